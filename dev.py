@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Developer entry point that needs only Python >= 3.11 and pip.
+
+    python3 dev.py demo    # the demo: throwaway PKI, real requests, a verdict for each
+    python3 dev.py test    # everything CI runs: ruff, mypy --strict, the whole test suite
+    python3 dev.py bench   # the benchmarks (not tests)
+
+Each command creates (or refreshes, when pyproject.toml changed) its own virtual
+environment in .venv and runs inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed"
+
+
+def ensure_venv() -> None:
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("dev.py: creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    print("dev.py: installing originverify with its dev extras into .venv", flush=True)
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def run(*command: str) -> None:
+    print("+", " ".join(command), flush=True)
+    result = subprocess.run(command, cwd=ROOT, check=False)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def main(argv: list[str]) -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs before any venv exists
+        sys.exit("originverify needs Python 3.11 or newer")
+    task = argv[0] if argv else "help"
+    if task not in {"demo", "test", "lint", "pytest", "bench"}:
+        print(__doc__)
+        sys.exit(0 if task == "help" else 2)
+    ensure_venv()
+    py = str(BIN / "python")
+    if task == "demo":
+        run(py, "-m", "originverify.cli", "demo")
+    if task in {"test", "lint"}:
+        run(py, "-m", "ruff", "check", ".")
+        run(py, "-m", "ruff", "format", "--check", ".")
+        run(py, "-m", "mypy", "--strict")
+    if task in {"test", "pytest"}:
+        run(py, "-m", "pytest", *argv[1:])
+    if task == "bench":
+        for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+            run(py, str(script))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
