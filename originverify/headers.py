@@ -64,6 +64,11 @@ class HeaderList:
     def underscored_names(self) -> frozenset[str]:
         return self._underscored
 
+    def values_of(self, names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+        """Every value of each lower-case name in ``names``, as one hashable snapshot."""
+        fields = self._fields
+        return tuple([tuple(fields.get(name, ())) for name in names])
+
     def items(self) -> list[tuple[str, str]]:
         return [(name, value) for name, values in self._fields.items() for value in values]
 
@@ -130,6 +135,13 @@ class MappingHeaders:
 
     def underscored_names(self) -> frozenset[str]:
         return frozenset(str(k).lower().replace("_", "-") for k in self._mapping if "_" in str(k))
+
+
+def values_of(headers: Headers, names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """A hashable snapshot of the values of ``names`` (lower-case), e.g. for a cache key."""
+    if type(headers) is HeaderList:
+        return headers.values_of(names)
+    return tuple([tuple(headers.get_all(name)) for name in names])
 
 
 HeaderInput = Headers | Mapping[str, Any] | Iterable[tuple[str | bytes, str | bytes]]

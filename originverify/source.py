@@ -25,7 +25,7 @@ log = logging.getLogger("originverify")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestContext:
     """The request facts a source proof may look at besides the headers."""
 
@@ -81,6 +81,9 @@ class EdgeSecret(SourceProof):
         self.header = header
         self.header_names = (header,)
         self._digests = tuple(_digest(s) for s in accepted)
+        self._matched = tuple(
+            f"{header} matched secret #{i + 1} of {len(accepted)}" for i in range(len(accepted))
+        )
 
     def __repr__(self) -> str:
         return f"EdgeSecret(header={self.header!r}, secrets=<{len(self._digests)} hidden>)"
@@ -114,7 +117,9 @@ class EdgeSecret(SourceProof):
             raise VerificationError(Reason.EDGE_SECRET_MISSING, f"no {self.header} header")
         if len(values) > 1:
             raise VerificationError(Reason.DUPLICATE_HEADER, f"{self.header} appears twice")
-        if request.headers.has_underscore_alias(self.header):
+        if request.headers.underscored_names() and request.headers.has_underscore_alias(
+            self.header
+        ):
             raise VerificationError(
                 Reason.AMBIGUOUS_HEADER_NAME, f"underscore spelling of {self.header}"
             )
@@ -125,7 +130,7 @@ class EdgeSecret(SourceProof):
                 matched = index
         if matched < 0:
             raise VerificationError(Reason.EDGE_SECRET_MISMATCH, f"{self.header} does not match")
-        return f"{self.header} matched secret #{matched + 1} of {len(self._digests)}"
+        return self._matched[matched]
 
 
 def _split(value: str) -> list[str]:

@@ -29,7 +29,7 @@ from .cache import ResultCache
 from .errors import ConfigurationError, Reason, VerificationError
 from .formats import CLOUDFRONT_PASSTHROUGH, CertificateFormat, ForwardedCertificate, Limits
 from .formats import get as get_format
-from .headers import HeaderInput, as_headers
+from .headers import HeaderInput, as_headers, values_of
 from .identity import ClientIdentity
 from .rules import NO_RULES, Rules
 from .source import RequestContext, SourceProof
@@ -246,12 +246,9 @@ class Verifier:
 
         snapshot = self.trust.snapshot if self.trust is not None else None
         now_ts = self._now()
-        key: tuple[Any, ...] | None = None
+        key: tuple[int, tuple[tuple[str, ...], ...]] | None = None
         if self.cache is not None:
-            key = (
-                snapshot.generation if snapshot else -1,
-                *(tuple(headers.get_all(name)) for name in self._cert_headers),
-            )
+            key = (snapshot.generation if snapshot else -1, values_of(headers, self._cert_headers))
             hit = self.cache.get(key, now_ts)
             if hit is not None:
                 if report is not None:
