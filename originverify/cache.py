@@ -36,13 +36,19 @@ class ResultCache:
         self.maxsize = maxsize
         self.max_age = max_age
         self.stats = CacheStats()
-        self._entries: OrderedDict[Hashable, tuple[float, ClientIdentity]] = OrderedDict()
+        # key -> (expires, identity, not_after, revocation generation)
+        self._entries: OrderedDict[Hashable, tuple[float, ClientIdentity, float, int]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable, now: float | None = None) -> ClientIdentity | None:
+    def get(
+        self, key: Hashable, now: float | None = None
+    ) -> tuple[ClientIdentity, int, float] | None:
+        """``(identity, revocation generation, not_after)`` of a live entry, else ``None``."""
         now = time.time() if now is None else now
         with self._lock:
             entry = self._entries.get(key)
@@ -56,19 +62,30 @@ class ResultCache:
                 return None
             self._entries.move_to_end(key)
             self.stats.hits += 1
-            return entry[1]
+            return entry[1], entry[3], entry[2]
 
-    def put(self, key: Hashable, identity: ClientIdentity, not_after: float, now: float) -> None:
+    def put(
+        self,
+        key: Hashable,
+        identity: ClientIdentity,
+        not_after: float,
+        now: float,
+        revocation_generation: int = 0,
+    ) -> None:
         """Store until ``min(now + max_age, not_after)``; nothing already expired is stored."""
         expires = min(now + self.max_age, not_after)
         if expires <= now:
             return
         with self._lock:
-            self._entries[key] = (expires, identity)
+            self._entries[key] = (expires, identity, not_after, revocation_generation)
             self._entries.move_to_end(key)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
                 self.stats.evictions += 1
+
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:

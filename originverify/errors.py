@@ -34,6 +34,10 @@ class Reason(StrEnum):
     BAD_USAGE = "bad_usage"
     NAME_CONSTRAINTS = "name_constraints"
     INVALID_CERTIFICATE = "invalid_certificate"
+    ENGINE_DISAGREEMENT = "engine_disagreement"
+    # -- revocation ------------------------------------------------------------------------
+    REVOKED = "revoked"
+    REVOCATION_UNKNOWN = "revocation_unknown"
     # -- after validation ------------------------------------------------------------------
     EDGE_MISMATCH = "edge_mismatch"
     RULE_DENIED = "rule_denied"

@@ -35,9 +35,11 @@ from .rules import NO_RULES, Rules
 from .source import RequestContext, SourceProof
 from .trust import CertSource, TrustStore
 from .verify import (
-    CryptographyEngine,
+    Engine,
     Profile,
+    RevocationChecker,
     ValidationPolicy,
+    build_engine,
     check_key,
     check_validity,
 )
@@ -102,6 +104,8 @@ class Verifier:
         limits: Limits | None = None,
         trust_edge_verdict: bool = False,
         extra_intermediates: CertSource = (),
+        engine: str | Engine = "cryptography",
+        revocation: RevocationChecker | None = None,
     ) -> None:
         if source is None:
             raise ConfigurationError(
@@ -140,12 +144,13 @@ class Verifier:
                     "trust_edge_verdict=True may run without anchors)"
                 )
             self.trust: TrustStore | None = None
-            self.engine: CryptographyEngine | None = None
+            self.engine: Engine | None = None
         else:
             if not isinstance(trust, TrustStore):
                 trust = TrustStore(trust, extra_intermediates)
             self.trust = trust
-            self.engine = CryptographyEngine(trust, self.policy)
+            self.engine = build_engine(engine, trust, self.policy)
+        self.revocation = revocation
         if rules is None:
             rules = NO_RULES
         elif not isinstance(rules, Rules):
@@ -169,8 +174,11 @@ class Verifier:
         if self.trust_edge_verdict:
             checks.append("edge_verdict")
         else:
-            checks.append(f"chain:{self.policy.profile}")
+            assert self.engine is not None
+            checks.append(f"chain:{self.policy.profile}:{self.engine.name}")
             checks.append("eku:clientAuth" + (" required" if self.policy.require_eku else ""))
+        if self.revocation is not None:
+            checks.append("revocation")
         if not self.rules.empty:
             checks.append("rules")
         return tuple(checks)
@@ -251,9 +259,17 @@ class Verifier:
             key = (snapshot.generation if snapshot else -1, values_of(headers, self._cert_headers))
             hit = self.cache.get(key, now_ts)
             if hit is not None:
+                revocation = self.revocation
+                if revocation is not None and hit[1] != revocation.generation:
+                    # Validated under older revocation data: re-check the cached path.
+                    self.cache.discard(key)
+                    revocation.check(
+                        (hit[0].certificate, *hit[0].chain), self._validation_time(now_ts)
+                    )
+                    self.cache.put(key, hit[0], hit[2], now_ts, revocation.generation)
                 if report is not None:
                     report.add("cache", True, "hit: identical headers verified before")
-                return hit
+                return hit[0]
 
         forwarded = self.format.decode(headers, self.limits)
         if report is not None:
@@ -296,7 +312,17 @@ class Verifier:
             path = self.engine.validate(leaf, chain, at, snapshot)
             if report is not None:
                 report.path = path
-                report.add("chain", True, f"{len(path)} certificates up to a configured anchor")
+                report.add(
+                    "chain",
+                    True,
+                    f"{self.engine.name}: {len(path)} certificates up to a configured anchor",
+                )
+        revocation_generation = 0
+        if self.revocation is not None:
+            revocation_generation = self.revocation.generation
+            status = self.revocation.check(path, at)
+            if report is not None:
+                report.add("revocation", True, status)
 
         identity = ClientIdentity(
             leaf,
@@ -311,7 +337,7 @@ class Verifier:
             report.add("rules", True, "allowed")
         if self.cache is not None and key is not None:
             not_after = min(c.not_valid_after_utc for c in path).timestamp()
-            self.cache.put(key, identity, not_after, now_ts)
+            self.cache.put(key, identity, not_after, now_ts, revocation_generation)
         return identity
 
     def _cross_check(

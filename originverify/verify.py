@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -164,6 +164,37 @@ def engine_reason(message: str) -> Reason:
     return Reason.INVALID_CERTIFICATE
 
 
+class Engine(Protocol):
+    """A chain validation engine: same inputs, same path, same reason codes."""
+
+    name: str
+
+    def validate(
+        self,
+        leaf: x509.Certificate,
+        presented: Sequence[x509.Certificate],
+        at: datetime,
+        snapshot: TrustSnapshot,
+    ) -> list[x509.Certificate]:
+        """The validated path, leaf first, anchor last; raises ``VerificationError``."""
+        ...
+
+
+class RevocationChecker(Protocol):
+    """Revocation status of a validated path, answered without network I/O where possible.
+
+    ``generation`` changes whenever the checker's data changes (a CRL refresh): a cached
+    identity validated under an older generation is re-checked before it is served.
+    """
+
+    @property
+    def generation(self) -> int: ...
+
+    def check(self, path: Sequence[x509.Certificate], at: datetime) -> str:
+        """Raise ``VerificationError`` (``revoked``/``revocation_unknown``) or describe."""
+        ...
+
+
 class CryptographyEngine:
     """Validates a leaf + untrusted intermediates against one trust store and policy."""
 
@@ -231,3 +262,27 @@ class CryptographyEngine:
             message = str(exc)
             raise VerificationError(engine_reason(message), message) from None
         return list(verified.chain)
+
+
+ENGINES = ("cryptography", "certvalidator", "both")
+
+
+def build_engine(choice: str | Engine, trust: TrustStore, policy: ValidationPolicy) -> Engine:
+    """The engine named by ``choice`` (or ``choice`` itself when it is an engine)."""
+    if not isinstance(choice, str):
+        return choice
+    if choice == "cryptography":
+        return CryptographyEngine(trust, policy)
+    if choice in ("certvalidator", "both"):
+        try:
+            from .engines import BothEngines, CertvalidatorEngine
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"engine={choice!r} needs the 'certvalidator' extra "
+                "(pip install 'originverify[certvalidator]')"
+            ) from exc
+        second = CertvalidatorEngine(trust, policy)
+        if choice == "certvalidator":
+            return second
+        return BothEngines(CryptographyEngine(trust, policy), second)
+    raise ConfigurationError(f"engine must be one of {ENGINES}, not {choice!r}")

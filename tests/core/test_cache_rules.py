@@ -68,7 +68,7 @@ def test_entry_expires_at_not_after(pki: PKI) -> None:
     identity = verifier.verify_request(passthrough_headers(leaf))
     assert identity is not None and verifier.cache is not None
     (key,) = verifier.cache._entries.keys()
-    assert verifier.cache.get(key, soon.timestamp() - 1) is identity
+    assert verifier.cache.get(key, soon.timestamp() - 1)[0] is identity  # type: ignore[index]
     assert verifier.cache.get(key, soon.timestamp() + 1) is None
     assert verifier.cache.stats.expirations == 1
 
@@ -81,7 +81,8 @@ def test_cache_is_bounded_lru() -> None:
     idents = [ClientIdentity(root.issue(f"c{i}").cert, (), ()) for i in range(3)]
     for i, ident in enumerate(idents):
         cache.put(i, ident, not_after=1e12, now=0)
-    assert len(cache) == 2 and cache.get(0, 1) is None and cache.get(2, 1) is idents[2]
+    assert len(cache) == 2 and cache.get(0, 1) is None
+    assert cache.get(2, 1) == (idents[2], 0, 1e12)
     assert cache.stats.evictions == 1
     cache.put(9, idents[0], not_after=5, now=10)  # already expired: not stored
     assert cache.get(9, 11) is None

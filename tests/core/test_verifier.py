@@ -69,7 +69,8 @@ def test_identity_fields_come_from_the_der(pki: PKI) -> None:
         pki.intermediate.cert.subject,
         pki.root.cert.subject,
     ]
-    assert "source:edge_secret" in identity.checks and "chain:private" in identity.checks
+    assert "source:edge_secret" in identity.checks
+    assert "chain:private:cryptography" in identity.checks
     assert identity.as_dict()["spiffe_id"] == identity.spiffe_id
     with pytest.raises(AttributeError):
         identity.subject = "CN=mallory"  # type: ignore[misc]
