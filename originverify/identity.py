@@ -45,7 +45,9 @@ def _read_names(certificate: x509.Certificate) -> _Names:
     ips: tuple[IPAddress, ...] = ()
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
+        # Absent, or unreadable by cryptography's Python layer (the Rust verifier accepted
+        # it): no SAN-based identity, so SAN rules fail closed.
         pass
     else:
         dns = tuple(san.get_values_for_type(x509.DNSName))

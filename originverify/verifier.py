@@ -106,6 +106,7 @@ class Verifier:
         extra_intermediates: CertSource = (),
         engine: str | Engine = "cryptography",
         revocation: RevocationChecker | None = None,
+        policy: ValidationPolicy | None = None,
     ) -> None:
         if source is None:
             raise ConfigurationError(
@@ -122,7 +123,8 @@ class Verifier:
         except (KeyError, ValueError) as exc:
             raise ConfigurationError(str(exc).strip("'\"")) from None
         skew = clock_skew if isinstance(clock_skew, timedelta) else timedelta(seconds=clock_skew)
-        self.policy = ValidationPolicy(
+        # ``policy`` (a whole ValidationPolicy) wins over the individual keyword arguments.
+        self.policy = policy or ValidationPolicy(
             profile=profile,
             require_eku=require_eku,
             clock_skew=skew,
@@ -290,7 +292,7 @@ class Verifier:
         for index, cert in enumerate(chain):
             check_key(cert, self.policy, f"chain[{index}]")
         now = self._validation_time(now_ts)
-        at = check_validity([leaf, *chain], now, self.policy.clock_skew)
+        at = check_validity(leaf, now, self.policy.clock_skew)
         if report is not None:
             report.add(
                 "key and validity",
@@ -371,8 +373,11 @@ class Verifier:
         return fixed.timestamp() if fixed is not None else time.time()
 
     def _validation_time(self, now_ts: float) -> datetime:
+        # Whole seconds, as X.509 times and pyca's verifier have them.
         fixed = self.policy.validation_time
-        return fixed if fixed is not None else datetime.fromtimestamp(int(now_ts), UTC)
+        if fixed is not None:
+            return fixed.replace(microsecond=0)
+        return datetime.fromtimestamp(int(now_ts), UTC)
 
     def _refuse(self, exc: VerificationError, peer: str | None) -> None:
         """Log and count; re-raise unless the mode is report-only."""

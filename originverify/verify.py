@@ -14,8 +14,9 @@ second instead of one for ever: building costs ~4 µs against ~350 µs for a ver
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -50,41 +51,61 @@ class ValidationPolicy:
     min_rsa_bits: int = 2048
     max_rsa_bits: int = 4096
     rsa_exponents: frozenset[int] = frozenset({65537})
+    #: The purpose the leaf (and every CA's EKU, where present) must allow. Client
+    #: authentication in production; the conformance harness also runs serverAuth cases.
+    extended_key_usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ConfigurationError(f"profile must be one of {PROFILES}, not {self.profile!r}")
         if self.clock_skew < timedelta(0):
             raise ConfigurationError("clock_skew must not be negative")
-        if not 0 <= self.max_chain_depth <= 16:
-            raise ConfigurationError("max_chain_depth must be between 0 and 16")
+        if not 0 <= self.max_chain_depth <= 255:
+            raise ConfigurationError("max_chain_depth must be between 0 and 255")
         if not 1024 <= self.min_rsa_bits <= self.max_rsa_bits <= 16384:
             raise ConfigurationError("need 1024 <= min_rsa_bits <= max_rsa_bits <= 16384")
         if self.validation_time is not None and self.validation_time.tzinfo is None:
             raise ConfigurationError("validation_time must be timezone-aware")
 
 
-_CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 _ANY_EKU = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+}
+EKUCheck = Callable[[Any, x509.Certificate, x509.ExtendedKeyUsage | None], None]
 
 
-def _leaf_eku(_policy: Any, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
-    if eku is not None and _CLIENT_AUTH not in eku and _ANY_EKU not in eku:
-        raise ValueError("leaf EKU does not allow clientAuth")
+def _eku_checks(purpose: x509.ObjectIdentifier) -> tuple[EKUCheck, EKUCheck]:
+    """pyca fixes a client verifier's EKU to clientAuth; these validators make it ours."""
+    name = _EKU_NAMES.get(purpose, purpose.dotted_string)
+
+    def leaf(_policy: Any, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
+        if eku is not None and purpose not in eku and _ANY_EKU not in eku:
+            raise ValueError(f"leaf EKU does not allow {name}")
+
+    def ca(_policy: Any, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
+        if eku is not None and purpose not in eku and _ANY_EKU not in eku:
+            raise ValueError(f"CA EKU allows neither {name} nor anyExtendedKeyUsage")
+
+    return leaf, ca
 
 
 def _extension_policies(policy: ValidationPolicy) -> tuple[ExtensionPolicy, ExtensionPolicy]:
-    ca = ExtensionPolicy.webpki_defaults_ca()
+    leaf_eku, ca_eku = _eku_checks(policy.extended_key_usage)
+    private = policy.profile == "private"
+    eku_criticality = Criticality.AGNOSTIC if private else Criticality.NON_CRITICAL
+    ca = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        x509.ExtendedKeyUsage, eku_criticality, ca_eku
+    )
     ee = ExtensionPolicy.webpki_defaults_ee()
-    if policy.profile == "private":
+    if private:
         ee = ee.may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
         ee = ee.may_be_present(x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None)
-        if policy.require_eku:
-            ee = ee.require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _leaf_eku)
-        else:
-            ee = ee.may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _leaf_eku)
-    elif policy.require_eku:
-        ee = ee.require_present(x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, _leaf_eku)
+    if policy.require_eku:
+        ee = ee.require_present(x509.ExtendedKeyUsage, eku_criticality, leaf_eku)
+    else:
+        ee = ee.may_be_present(x509.ExtendedKeyUsage, eku_criticality, leaf_eku)
     return ca, ee
 
 
@@ -92,8 +113,15 @@ _RSA_OIDS = (PublicKeyAlgorithmOID.RSAES_PKCS1_v1_5, PublicKeyAlgorithmOID.RSASS
 
 
 def check_key(cert: x509.Certificate, policy: ValidationPolicy, role: str) -> None:
-    """Refuse oversized or odd RSA keys before any signature work (DoS cap)."""
-    if cert.public_key_algorithm_oid not in _RSA_OIDS:
+    """Refuse oversized or odd RSA keys before any signature work (DoS cap), and DSA.
+
+    Only the algorithm OID is read for non-RSA keys: loading an EC key costs ~40 µs, and the
+    edge's TLS stack already refuses curves it does not support during the handshake.
+    """
+    oid = cert.public_key_algorithm_oid
+    if oid == PublicKeyAlgorithmOID.DSA:
+        raise VerificationError(Reason.UNSUPPORTED_KEY, f"{role}: DSA keys are not accepted")
+    if oid not in _RSA_OIDS:
         return
     try:
         key = cert.public_key()
@@ -112,30 +140,35 @@ def check_key(cert: x509.Certificate, policy: ValidationPolicy, role: str) -> No
         raise VerificationError(Reason.UNSUPPORTED_KEY, f"{role}: RSA exponent {exponent}")
 
 
-def check_validity(certs: Sequence[x509.Certificate], now: datetime, skew: timedelta) -> datetime:
-    """Precise ``expired``/``not_yet_valid`` for presented certificates, with clock skew.
+def check_validity(leaf: x509.Certificate, now: datetime, skew: timedelta) -> datetime:
+    """Precise ``expired``/``not_yet_valid`` for the leaf, with clock skew.
 
-    Returns the time to validate at: ``now``, moved by at most ``skew`` into the window all
-    presented certificates share.
+    Returns the time to validate the chain at: ``now``, moved by at most ``skew`` into the
+    leaf's validity window. Chain certificates are left to the engine: a client may send a
+    stale intermediate next to a valid one, and path building must be free to skip it.
     """
-    starts = [c.not_valid_before_utc for c in certs]
-    ends = [c.not_valid_after_utc for c in certs]
-    earliest_end, latest_start = min(ends), max(starts)
-    if now - skew <= earliest_end and now + skew >= latest_start:
-        return min(max(now, latest_start), earliest_end)
-    for index, cert in enumerate(certs):
-        role = "leaf" if index == 0 else f"chain[{index - 1}]"
-        if now - skew > ends[index]:
-            raise VerificationError(
-                Reason.EXPIRED,
-                f"{role} {cert.subject.rfc4514_string()!r} expired {ends[index].isoformat()}",
-            )
-        if now + skew < starts[index]:
-            raise VerificationError(
-                Reason.NOT_YET_VALID,
-                f"{role} {cert.subject.rfc4514_string()!r} valid from {starts[index].isoformat()}",
-            )
-    raise AssertionError("unreachable")  # pragma: no cover
+    start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if now - skew > end:
+        raise VerificationError(
+            Reason.EXPIRED, f"leaf {leaf.subject.rfc4514_string()!r} expired {end.isoformat()}"
+        )
+    if now + skew < start:
+        raise VerificationError(
+            Reason.NOT_YET_VALID,
+            f"leaf {leaf.subject.rfc4514_string()!r} valid from {start.isoformat()}",
+        )
+    return min(max(now, start), end)
+
+
+def _time_reason(certs: Sequence[x509.Certificate], at: datetime) -> tuple[Reason, str]:
+    """Which way a chain certificate is out of its validity period (failure path only)."""
+    for cert in certs:
+        if cert.not_valid_before_utc > at:
+            return Reason.NOT_YET_VALID, f"{cert.subject.rfc4514_string()!r} not yet valid"
+    for cert in certs:
+        if cert.not_valid_after_utc < at:
+            return Reason.EXPIRED, f"{cert.subject.rfc4514_string()!r} expired"
+    return Reason.EXPIRED, "a certificate in the path is outside its validity period"
 
 
 # Engine messages are not a stable API; keep every mapping here and covered by tests.
@@ -249,19 +282,58 @@ class CryptographyEngine:
                 raise
         return self._verify(verifier, leaf, kept, snapshot)
 
-    @staticmethod
     def _verify(
+        self,
         verifier: ClientVerifier,
         leaf: x509.Certificate,
         presented: Sequence[x509.Certificate],
         snapshot: TrustSnapshot,
     ) -> list[x509.Certificate]:
+        intermediates = [*presented, *snapshot.extra_intermediates]
         try:
-            verified = verifier.verify(leaf, [*presented, *snapshot.extra_intermediates])
+            path = list(verifier.verify(leaf, intermediates).chain)
         except EngineError as exc:
-            message = str(exc)
-            raise VerificationError(engine_reason(message), message) from None
-        return list(verified.chain)
+            message = short(str(exc))
+            reason = engine_reason(message)
+            if reason is Reason.EXPIRED:
+                at = verifier.policy.validation_time.replace(tzinfo=UTC)
+                reason, which = _time_reason([*intermediates, *snapshot.anchors], at)
+                message = f"{which}: {message}"
+            raise VerificationError(reason, message) from None
+        if self.policy.profile == "private" and len(path) > 1:
+            _check_unconstrained_leaf(path)
+        return path
+
+
+def short(message: str, limit: int = 400) -> str:
+    """Engine messages embed whole subjects (thousands of characters for hostile certs)."""
+    return message if len(message) <= limit else message[:limit] + "…"
+
+
+@functools.lru_cache(maxsize=512)
+def _has_name_constraints(cert: x509.Certificate) -> bool:
+    try:
+        cert.extensions.get_extension_for_class(x509.NameConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    except (ValueError, x509.DuplicateExtension):
+        return True  # unreadable extensions: assume constrained (fail closed)
+    return True
+
+
+def _check_unconstrained_leaf(path: Sequence[x509.Certificate]) -> None:
+    """pyca applies name constraints to SANs only; the ``private`` profile admits leaves
+    without SAN, which would slip past a constrained CA. Refuse that combination.
+    Memoised per CA certificate, so the common path costs a hash lookup per CA."""
+    if not any(_has_name_constraints(ca) for ca in path[1:]):
+        return
+    try:
+        path[0].extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
+        raise VerificationError(
+            Reason.NAME_CONSTRAINTS,
+            "leaf has no subjectAltName but a CA in its path is name-constrained",
+        ) from None
 
 
 ENGINES = ("cryptography", "certvalidator", "both")
