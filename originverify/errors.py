@@ -16,6 +16,13 @@ class Reason(StrEnum):
     EDGE_SECRET_MISSING = "edge_secret_missing"  # noqa: S105 - a reason code
     EDGE_SECRET_MISMATCH = "edge_secret_mismatch"  # noqa: S105 - a reason code
     PROXY_NOT_TRUSTED = "proxy_not_trusted"
+    SIGNATURE_MISSING = "signature_missing"
+    SIGNATURE_INVALID = "signature_invalid"
+    SIGNATURE_EXPIRED = "signature_expired"
+    SIGNATURE_REPLAYED = "signature_replayed"
+    SIGNATURE_UNKNOWN_KEY = "signature_unknown_key"
+    SIGNATURE_ALGORITHM = "signature_algorithm"
+    SIGNATURE_COVERAGE = "signature_coverage"
     # -- header hygiene and decoding -------------------------------------------------------
     DUPLICATE_HEADER = "duplicate_header"
     AMBIGUOUS_HEADER_NAME = "ambiguous_header_name"
@@ -92,5 +99,8 @@ _PUBLIC: dict[Reason, str] = {
     Reason.EDGE_SECRET_MISMATCH: "request did not come through the trusted edge",
     Reason.PROXY_NOT_TRUSTED: "request did not come through the trusted edge",
 }
+for _r in Reason:
+    if _r.value.startswith("signature_"):
+        _PUBLIC[_r] = "request did not come through the trusted edge"
 for _r in _BAD_REQUEST:
     _PUBLIC[_r] = "malformed client certificate headers"

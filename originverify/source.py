@@ -49,6 +49,10 @@ class SourceProof(abc.ABC):
     def check(self, request: RequestContext) -> str:
         """Return a short, secret-free description of what proved the source."""
 
+    def bind(self, certificate_headers: tuple[str, ...]) -> None:
+        """Told once, at start-up, which headers carry the certificate (lower-case), so a
+        proof that covers headers (a signature) can insist on covering these."""
+
     @property
     @abc.abstractmethod
     def label(self) -> str:
@@ -194,6 +198,10 @@ class AllOf(SourceProof):
     def label(self) -> str:
         return "+".join(p.label for p in self.proofs)
 
+    def bind(self, certificate_headers: tuple[str, ...]) -> None:
+        for proof in self.proofs:
+            proof.bind(certificate_headers)
+
     def check(self, request: RequestContext) -> str:
         return "; ".join(p.check(request) for p in self.proofs)
 
@@ -210,6 +218,10 @@ class AnyOf(SourceProof):
     @property
     def label(self) -> str:
         return "|".join(p.label for p in self.proofs)
+
+    def bind(self, certificate_headers: tuple[str, ...]) -> None:
+        for proof in self.proofs:
+            proof.bind(certificate_headers)
 
     def check(self, request: RequestContext) -> str:
         failures: list[VerificationError] = []

@@ -163,6 +163,7 @@ class Verifier:
         self.cache = cache
         self.limits = limits or Limits()
         self._cert_headers = tuple(h.lower() for h in self.format.header_names)
+        source.bind(self._cert_headers)
         self._guarded = frozenset(self._cert_headers)
         self.protected_headers = tuple(
             dict.fromkeys(h.lower() for h in (*self._cert_headers, *source.header_names))

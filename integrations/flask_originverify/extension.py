@@ -1,0 +1,439 @@
+"""The Flask extension: settings from ``app.config``, decorators, ``current_client``.
+
+The request path, top to bottom:
+
+1. ``_WithholdHeaders`` (wraps ``app.wsgi_app``) moves the edge secret and the certificate
+   headers out of the environ before Flask builds the request, so no view, extension or
+   error page sees them.
+2. The first time a request needs its client (a decorator, the app-wide hook or
+   ``current_client``), ``originverify.wsgi.verify_environ`` makes the one core call on the
+   withheld fields; the outcome is kept in ``g`` for the rest of the request.
+3. The view's requirement (required / optional / exempt) and its rules turn the outcome
+   into a ``ClientIdentity``, an ``AnonymousClient``, or a Werkzeug HTTP exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import wraps
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
+
+from flask import Flask, current_app, g, request
+from werkzeug.local import LocalProxy
+
+from originverify import (
+    ClientIdentity,
+    ConfigurationError,
+    Mode,
+    Reason,
+    Rules,
+    VerificationError,
+    Verifier,
+    build_verifier,
+)
+from originverify.wsgi import (
+    environ_keys,
+    peer_address,
+    refuse_unsafe_gunicorn,
+    strip_protected,
+    verify_environ,
+)
+
+from .errors import http_error
+from .signals import client_rejected, client_verified
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger("originverify")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``app.config`` keys start with this; the rest is a key of ``originverify.settings.KEYS``
+#: or one of the Flask-only keys below.
+PREFIX: Final = "ORIGINVERIFY_"
+#: Flask-only settings, with their defaults.
+FLASK_KEYS: Final[dict[str, bool]] = {"app_wide": False, "strip_headers": True}
+EXTENSION_KEY: Final = "originverify"
+
+_POLICY_ATTR = "_originverify_policy"
+_WITHHELD_KEY = "originverify.withheld"
+_G_OUTCOME = "_originverify_outcome"
+
+
+class Requirement(StrEnum):
+    """What a view asks of the client."""
+
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    EXEMPT = "exempt"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewPolicy:
+    """Attached to decorated views; built once, at decoration time."""
+
+    requirement: Requirement
+    rules: Rules | None = None
+
+
+class AnonymousClient:
+    """``current_client`` when no certificate was presented (like Flask-Login's
+    ``AnonymousUserMixin``): falsy, ``is_authenticated`` False, identity fields empty."""
+
+    is_authenticated: Final = False
+    is_anonymous: Final = True
+    subject: Final = None
+    common_name: Final = None
+    issuer: Final = None
+    spiffe_id: Final = None
+    fingerprint_sha256: Final = None
+    serial_hex: Final = None
+    dns_names: Final[tuple[str, ...]] = ()
+    uris: Final[tuple[str, ...]] = ()
+    emails: Final[tuple[str, ...]] = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<AnonymousClient>"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"anonymous": True}
+
+
+ANONYMOUS: Final = AnonymousClient()
+
+CurrentClient = ClientIdentity | AnonymousClient
+
+
+class _Withheld:
+    """Protected header fields taken out of the environ; the repr hides the values, so
+    environ dumps (debuggers, error reporters) do not show the edge secret."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
+
+    def __repr__(self) -> str:
+        return f"<originverify: {len(self.fields)} header field(s) withheld>"
+
+
+class _WithholdHeaders:
+    """WSGI wrapper run before Flask builds the request object."""
+
+    def __init__(self, app: WSGIApplication, keys: tuple[str, ...]) -> None:
+        self.app = app
+        self.keys = keys
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        environ[_WITHHELD_KEY] = _Withheld(strip_protected(environ, self.keys))
+        return self.app(environ, start_response)
+
+
+@dataclass(frozen=True, slots=True)
+class _AppState:
+    verifier: Verifier
+    app_wide: bool
+    strip_headers: bool
+
+
+@dataclass(slots=True)
+class _Outcome:
+    identity: ClientIdentity | None
+    error: VerificationError | None
+    announced: bool = False
+
+
+def _flag(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ConfigurationError(f"{PREFIX}{key.upper()} must be a boolean, not {value!r}")
+
+
+class OriginVerify:
+    """Flask extension: ``OriginVerify(app)`` or ``ext = OriginVerify(); ext.init_app(app)``.
+
+    Settings come from ``app.config`` (``ORIGINVERIFY_ANCHORS``, ``ORIGINVERIFY_MODE``, ...,
+    every key of ``originverify.settings.KEYS``), then keyword arguments (``anchors=...``),
+    which win. Flask-only keys: ``APP_WIDE`` (verify every request, not only decorated
+    views) and ``STRIP_HEADERS`` (default on). A prebuilt ``verifier=`` replaces the core
+    keys. Every mistake raises ``ConfigurationError`` in ``init_app``.
+    """
+
+    def __init__(
+        self, app: Flask | None = None, *, verifier: Verifier | None = None, **settings: Any
+    ) -> None:
+        self.app = app
+        self._verifier = verifier
+        self._settings = settings
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, *, verifier: Verifier | None = None, **settings: Any) -> None:
+        """Build the verifier for ``app`` now, so configuration errors stop start-up."""
+        if EXTENSION_KEY in app.extensions:
+            raise ConfigurationError("OriginVerify is already initialised on this app")
+        merged: dict[str, Any] = {
+            key: value for key, value in app.config.items() if key.startswith(PREFIX)
+        }
+        for key, value in {**self._settings, **settings}.items():
+            merged[PREFIX + key.upper()] = value
+        options = {
+            name: _flag(merged.pop(PREFIX + name.upper(), default), name)
+            for name, default in FLASK_KEYS.items()
+        }
+        verifier = verifier or self._verifier
+        if verifier is None:
+            verifier = build_verifier(merged, prefix=PREFIX)
+        elif merged:
+            raise ConfigurationError(
+                f"verifier= given together with settings {', '.join(sorted(merged))}; "
+                "pass one or the other"
+            )
+        if not isinstance(verifier, Verifier):
+            raise ConfigurationError("verifier= must be an originverify.Verifier")
+        refuse_unsafe_gunicorn(verifier.protected_headers)
+        state = _AppState(verifier, options["app_wide"], options["strip_headers"])
+        app.extensions[EXTENSION_KEY] = state
+        if state.strip_headers:
+            keys = environ_keys(verifier.protected_headers)
+            app.wsgi_app = _WithholdHeaders(app.wsgi_app, keys)  # type: ignore[method-assign]
+        if state.app_wide:
+            app.before_request(_enforce_app_wide)
+
+    @property
+    def verifier(self) -> Verifier:
+        """The verifier of ``self.app`` (constructor form) or of ``current_app``."""
+        return _state(self.app).verifier
+
+
+def _state(app: Flask | None = None) -> _AppState:
+    app = app if app is not None else current_app
+    state = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, _AppState):
+        raise RuntimeError("OriginVerify is not initialised on this app (OriginVerify(app))")
+    return state
+
+
+def _outcome(state: _AppState) -> _Outcome:
+    outcome = g.get(_G_OUTCOME)
+    if isinstance(outcome, _Outcome):
+        return outcome
+    environ = request.environ
+    withheld = environ.get(_WITHHELD_KEY)
+    try:
+        identity = verify_environ(
+            state.verifier,
+            environ,
+            withheld.fields if isinstance(withheld, _Withheld) else None,
+        )
+        outcome = _Outcome(identity, None)
+    except VerificationError as error:
+        outcome = _Outcome(None, error)
+    setattr(g, _G_OUTCOME, outcome)
+    return outcome
+
+
+def _sender() -> Flask:
+    return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+def _refuse(error: VerificationError) -> None:
+    # Error handlers that read current_client see an anonymous client, not a new refusal.
+    g.client_identity = ANONYMOUS
+    client_rejected.send(_sender(), error=error, enforced=True)
+    raise http_error(error)
+
+
+def _refuse_here(error: VerificationError, report_only: bool) -> None:
+    """A refusal decided by the view's requirement or rules rather than by the core:
+    logged like the core's own, and only reported in report-only mode."""
+    peer = peer_address(request.environ)
+    if report_only:
+        log.warning(
+            "originverify: would reject (report-only) reason=%s peer=%s detail=%s",
+            error.reason.value,
+            peer,
+            error.detail,
+        )
+        client_rejected.send(_sender(), error=error, enforced=False)
+        return
+    log.info(
+        "originverify: rejected reason=%s status=%d peer=%s detail=%s",
+        error.reason.value,
+        error.http_status,
+        peer,
+        error.detail,
+    )
+    _refuse(error)
+
+
+def authenticate(requirement: Requirement, rules: Rules | None = None) -> CurrentClient:
+    """The client of the current request under ``requirement``; raises the HTTP error.
+
+    Public for adapters built on this extension (e.g. a Flask-RESTX decorator).
+    """
+    state = _state()
+    outcome = _outcome(state)
+    error = outcome.error
+    # In required mode the core reports a missing certificate as an error; an optional view
+    # treats it as an anonymous request.
+    if error is not None and (
+        error.reason is not Reason.MISSING_CERTIFICATE or requirement is Requirement.REQUIRED
+    ):
+        _refuse(error)
+    identity = outcome.identity
+    report_only = state.verifier.mode is Mode.REPORT_ONLY
+    if identity is None and requirement is Requirement.REQUIRED and error is None:
+        _refuse_here(
+            VerificationError(Reason.MISSING_CERTIFICATE, "view requires a client certificate"),
+            report_only,
+        )
+    if identity is not None and rules is not None:
+        try:
+            rules.check(identity)
+        except VerificationError as denied:
+            _refuse_here(denied, report_only)
+    client: CurrentClient = identity if identity is not None else ANONYMOUS
+    g.client_identity = client
+    if identity is not None and not outcome.announced:
+        outcome.announced = True
+        client_verified.send(_sender(), identity=identity)
+    return client
+
+
+def _enforce_app_wide() -> None:
+    """``before_request`` hook of ``APP_WIDE``: decorated views decide for themselves."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and getattr(view, _POLICY_ATTR, None) is not None:
+        return
+    mode = _state().verifier.mode
+    authenticate(Requirement.REQUIRED if mode is Mode.REQUIRED else Requirement.OPTIONAL)
+
+
+def _current_client() -> CurrentClient:
+    client = g.get("client_identity")
+    if isinstance(client, ClientIdentity | AnonymousClient):
+        return client
+    return authenticate(Requirement.OPTIONAL)
+
+
+#: The client of the current request, like ``flask_login.current_user``: a
+#: ``ClientIdentity``, or an ``AnonymousClient`` when none was presented. Outside decorated
+#: views it verifies on first use with optional semantics (an invalid certificate → 403).
+current_client: CurrentClient = cast(CurrentClient, LocalProxy(_current_client))
+
+
+def _mark(view: F, policy: ViewPolicy) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if policy.requirement is not Requirement.EXEMPT:
+            authenticate(policy.requirement, policy.rules)
+        return current_app.ensure_sync(view)(*args, **kwargs)
+
+    setattr(wrapper, _POLICY_ATTR, policy)
+    return cast(F, wrapper)
+
+
+def _rules(rules: Rules | Mapping[str, Any] | None, patterns: Mapping[str, Any]) -> Rules | None:
+    given = {key: value for key, value in patterns.items() if value}
+    if rules is not None and given:
+        raise ConfigurationError("pass either rules= or rule keywords, not both")
+    if given:
+        built = Rules.from_mapping(given)
+    elif rules is None:
+        return None
+    else:
+        built = rules if isinstance(rules, Rules) else Rules.from_mapping(rules)
+    return None if built.empty else built
+
+
+@overload
+def client_cert_required(view: F, /) -> F: ...
+@overload
+def client_cert_required(
+    view: None = None,
+    /,
+    *,
+    rules: Rules | Mapping[str, Any] | None = None,
+    subjects: str | Iterable[str] = (),
+    common_names: str | Iterable[str] = (),
+    dns_names: str | Iterable[str] = (),
+    uris: str | Iterable[str] = (),
+    emails: str | Iterable[str] = (),
+    spiffe_ids: str | Iterable[str] = (),
+    issuers: str | Iterable[str] = (),
+    fingerprints: str | Iterable[str] = (),
+    predicate: Callable[[ClientIdentity], bool] | None = None,
+) -> Callable[[F], F]: ...
+def client_cert_required(
+    view: F | None = None,
+    /,
+    *,
+    rules: Rules | Mapping[str, Any] | None = None,
+    subjects: str | Iterable[str] = (),
+    common_names: str | Iterable[str] = (),
+    dns_names: str | Iterable[str] = (),
+    uris: str | Iterable[str] = (),
+    emails: str | Iterable[str] = (),
+    spiffe_ids: str | Iterable[str] = (),
+    issuers: str | Iterable[str] = (),
+    fingerprints: str | Iterable[str] = (),
+    predicate: Callable[[ClientIdentity], bool] | None = None,
+) -> F | Callable[[F], F]:
+    """The view needs a verified client certificate (401 without, 403 if invalid/denied).
+
+    Bare (``@client_cert_required``) or with rules, compiled once here: shell-style
+    patterns per category (all configured categories must match, any pattern within one),
+    e.g. ``@client_cert_required(spiffe_ids=["spiffe://example.org/billing/*"])``.
+    """
+    policy = ViewPolicy(
+        Requirement.REQUIRED,
+        _rules(
+            rules,
+            {
+                "subjects": subjects,
+                "common_names": common_names,
+                "dns_names": dns_names,
+                "uris": uris,
+                "emails": emails,
+                "spiffe_ids": spiffe_ids,
+                "issuers": issuers,
+                "fingerprints": fingerprints,
+                "predicate": predicate,
+            },
+        ),
+    )
+    if view is not None:
+        return _mark(view, policy)
+
+    def decorate(inner: F) -> F:
+        return _mark(inner, policy)
+
+    return decorate
+
+
+_OPTIONAL = ViewPolicy(Requirement.OPTIONAL)
+_EXEMPT = ViewPolicy(Requirement.EXEMPT)
+
+
+def client_cert_optional(view: F) -> F:
+    """No certificate → ``current_client`` is anonymous; an invalid one → 403 (or 400)."""
+    return _mark(view, _OPTIONAL)
+
+
+def client_cert_exempt(view: F) -> F:
+    """Skip ``APP_WIDE`` verification for this view (health checks)."""
+    return _mark(view, _EXEMPT)
