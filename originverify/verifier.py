@@ -133,6 +133,12 @@ class Verifier:
             max_rsa_bits=max_rsa_bits,
         )
         self.trust_edge_verdict = trust_edge_verdict
+        if not self.format.forwards_certificate:
+            log.warning(
+                "originverify: format %s forwards no certificate (metadata only): every "
+                "request is anonymous; required mode refuses all of them",
+                self.format.name,
+            )
         if trust_edge_verdict and not self.format.edge_validates:
             log.warning(
                 "originverify: trust_edge_verdict with format %s, which does not validate at "
@@ -278,7 +284,9 @@ class Verifier:
         if report is not None:
             report.add("decode", True, _describe_forwarded(self.format, forwarded))
         if forwarded.leaf is None:
-            if forwarded.claims.present:
+            # A metadata-only format (the edge never sends the certificate) cannot prove an
+            # identity: with or without a presented certificate, the request is anonymous.
+            if forwarded.claims.present and self.format.forwards_certificate:
                 raise VerificationError(
                     Reason.EDGE_MISMATCH, "edge says a certificate was presented, none forwarded"
                 )
@@ -302,12 +310,15 @@ class Verifier:
             )
 
         if self.engine is None or snapshot is None:
-            if not (self.format.edge_validates or forwarded.claims.verified):
-                raise VerificationError(
-                    Reason.UNTRUSTED_CHAIN, "edge verdict trusted but the edge did not verify"
-                )
-            if forwarded.claims.verified is False:
+            verified = forwarded.claims.verified
+            if verified is False:
                 raise VerificationError(Reason.UNTRUSTED_CHAIN, "edge reports verification failed")
+            if verified is not True and (
+                self.format.reports_verdict or not self.format.edge_validates
+            ):
+                raise VerificationError(
+                    Reason.UNTRUSTED_CHAIN, "edge verdict trusted but the edge did not say verified"
+                )
             path = [leaf]
             if report is not None:
                 report.add("chain", True, "not re-validated: edge's verdict trusted (opt-in)")

@@ -79,6 +79,19 @@ class CertificateFormat(abc.ABC):
     edge_validates: bool = False
 
     @property
+    def forwards_certificate(self) -> bool:
+        """False for metadata-only formats (Cloudflare's managed transform): the edge sends
+        facts about a certificate but never the certificate, so no identity can be proven."""
+        return True
+
+    @property
+    def reports_verdict(self) -> bool:
+        """The format reads a header carrying the edge's own verdict (nginx
+        ``ssl-client-verify``, GCP ``chain_verified``): see ``Verifier(trust_edge_verdict=)``."""
+        claims = getattr(self, "claims", None)
+        return bool(getattr(claims, "reports_verdict", False))
+
+    @property
     @abc.abstractmethod
     def header_names(self) -> tuple[str, ...]:
         """Every header this format reads: the adapters strip them, the verifier guards them."""

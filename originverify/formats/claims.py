@@ -183,6 +183,14 @@ class ClaimHeaders:
     def header_names(self) -> tuple[str, ...]:
         return tuple(header for header, _ in self.fields.values())
 
+    @property
+    def reports_verdict(self) -> bool:
+        """A header may carry the edge's verdict (``verified`` or a composite like nginx's
+        ``ssl-client-verify``): trusting the edge then requires that header to say yes."""
+        return any(
+            k == "verified" or (k not in _CLAIM_ATTRIBUTES and k != "validity") for k in self.fields
+        )
+
     def renamed(self, names: Mapping[str, str]) -> ClaimHeaders:
         """Same parsers under other header names (CloudFront ``renameClientCertHeaders``)."""
         unknown = set(names) - set(self.fields)

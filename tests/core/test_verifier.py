@@ -365,3 +365,42 @@ def test_explain_lists_every_step(pki: PKI) -> None:
     bad = make(pki).explain(passthrough_headers(pki.leaf, secret=None))
     assert not bad.accepted and bad.error is not None
     assert bad.error.reason is Reason.EDGE_SECRET_MISSING
+
+
+def test_metadata_only_format_never_authenticates(pki: PKI) -> None:
+    claims = [
+        ("cf-cert-presented", "true"),
+        ("cf-cert-verified", "true"),
+        ("cf-cert-revoked", "false"),
+        ("cf-cert-sha256", "ab" * 32),
+    ]
+    headers = [("X-Origin-Verify", EDGE_SECRET), *claims]
+    optional = make(pki, format="cloudflare", mode="optional")
+    assert optional.verify_request(headers) is None
+    required = make(pki, format="cloudflare")
+    assert refused(required, headers).reason is Reason.MISSING_CERTIFICATE
+
+
+@pytest.mark.parametrize(
+    ("verdict", "accepted"),
+    [("SUCCESS", True), ("FAILED:unable to get issuer", False), (None, False)],
+)
+def test_trusted_edge_verdict_needs_the_verdict_header_to_say_yes(
+    pki: PKI, verdict: str | None, accepted: bool
+) -> None:
+    from originverify.formats.pem import encode_url_pem
+
+    headers = [("X-Origin-Verify", EDGE_SECRET), ("ssl-client-cert", encode_url_pem(pki.leaf.der))]
+    if verdict is not None:
+        headers.append(("ssl-client-verify", verdict))
+    verifier = Verifier(
+        trust=None,
+        source=EdgeSecret(secrets=[EDGE_SECRET]),
+        format="ingress-nginx",
+        trust_edge_verdict=True,
+    )
+    if accepted:
+        identity = verifier.verify_request(headers)
+        assert identity is not None and identity.edge_verified
+    else:
+        assert refused(verifier, headers).reason is Reason.UNTRUSTED_CHAIN

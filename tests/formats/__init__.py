@@ -1,0 +1,1 @@
+"""Edge format decoders: golden vectors, malformed variants, properties."""
