@@ -15,6 +15,7 @@ from .cache import ResultCache
 from .errors import ConfigurationError
 from .formats import CertificateFormat, Limits
 from .rules import Rules
+from .signatures import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .source import (
     AllOf,
     EdgeSecret,
@@ -24,6 +25,7 @@ from .source import (
 )
 from .trust import TrustStore
 from .verifier import Verifier
+from .verify import RevocationChecker
 
 #: Every accepted key, with what it takes. Documented in docs/configuration.md.
 KEYS: dict[str, str] = {
@@ -49,7 +51,19 @@ KEYS: dict[str, str] = {
     "spiffe_ids, issuers, fingerprints",
     "limits": "mapping: max_leaf_bytes, max_chain_bytes, max_chain_certs, max_metadata_bytes",
     "trust_edge_verdict": "trust the edge's validation instead of re-validating (opt-in)",
+    "engine": "'cryptography' (default), 'certvalidator' or 'both' (must agree)",
+    "revocation": "'off' (default), 'soft' or 'hard' (unknown status refused)",
+    "revocation_scope": "'leaf' (default) or 'chain'",
+    "crl_files": "CRL files or directories (PEM/DER), reloaded in the background",
+    "crl_urls": "CRL URLs fetched in the background",
+    "crl_distribution_points": "also fetch the CRL distribution points certificates name",
+    "ocsp": "ask the AIA OCSP responder when no current CRL answers",
+    "ocsp_timeout": "seconds an OCSP query may take on the request path",
+    "crl_refresh_interval": "longest time between CRL refreshes, in seconds",
+    **SIGNATURE_SETTINGS,
 }
+#: Any of these turns the signed envelope (RFC 9421) on as a source proof.
+SIGNATURE_KEYS = ("signature_keys", "signature_key_files", "signature_key_env")
 
 
 def normalize(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -92,6 +106,12 @@ def build_source(settings: Mapping[str, Any]) -> SourceProof | None:
     if settings.get("trusted_proxies"):
         nets = settings["trusted_proxies"]
         proofs.append(TrustedProxies([nets] if isinstance(nets, str) else nets))
+    if any(settings.get(key) for key in SIGNATURE_KEYS):
+        from .signatures import from_settings as envelope_from_settings
+
+        envelope = envelope_from_settings(settings)
+        if envelope is not None:
+            proofs.append(envelope)
     if proofs:
         if settings.get("insecure_no_source_proof"):
             raise ConfigurationError("insecure_no_source_proof set together with a source proof")
@@ -99,6 +119,21 @@ def build_source(settings: Mapping[str, Any]) -> SourceProof | None:
     if settings.get("insecure_no_source_proof"):
         return InsecureNoSourceProof()
     return None
+
+
+def _lower_keys(value: Any) -> Any:
+    """``RULES``/``LIMITS`` written in upper case (Django style) mean the same."""
+    if isinstance(value, Mapping):
+        return {str(k).lower(): v for k, v in value.items()}
+    return value
+
+
+def _revocation(settings: Mapping[str, Any]) -> RevocationChecker | None:
+    if str(settings.get("revocation", "off") or "off").lower() == "off":
+        return None
+    from .revocation import Revocation
+
+    return Revocation.from_settings(settings)
 
 
 def build_verifier(settings: Mapping[str, Any], prefix: str = "") -> Verifier:
@@ -116,8 +151,8 @@ def build_verifier(settings: Mapping[str, Any], prefix: str = "") -> Verifier:
         raise ConfigurationError("'format' must be a preset name or a CertificateFormat")
     cache_size = int(s.get("cache_size", 1024))
     cache = ResultCache(cache_size, float(s.get("cache_max_age", 300))) if cache_size else None
-    rules = s.get("rules")
-    limits = s.get("limits")
+    rules = _lower_keys(s.get("rules"))
+    limits = _lower_keys(s.get("limits"))
     try:
         return Verifier(
             trust=trust,
@@ -133,6 +168,8 @@ def build_verifier(settings: Mapping[str, Any], prefix: str = "") -> Verifier:
             cache=cache,
             limits=Limits(**limits) if isinstance(limits, Mapping) else limits,
             trust_edge_verdict=bool(s.get("trust_edge_verdict", False)),
+            engine=s.get("engine", "cryptography"),
+            revocation=_revocation(s),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"invalid originverify setting: {exc}") from None

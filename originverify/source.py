@@ -52,6 +52,7 @@ class SourceProof(abc.ABC):
     def bind(self, certificate_headers: tuple[str, ...]) -> None:
         """Told once, at start-up, which headers carry the certificate (lower-case), so a
         proof that covers headers (a signature) can insist on covering these."""
+        return None  # most proofs do not look at certificate headers
 
     @property
     @abc.abstractmethod
@@ -116,17 +117,16 @@ class EdgeSecret(SourceProof):
         return cls(header, _split(value))
 
     def check(self, request: RequestContext) -> str:
-        values = request.headers.get_all(self.header)
+        headers = request.headers
+        if headers.underscored_names() and headers.has_underscore_alias(self.header):
+            raise VerificationError(
+                Reason.AMBIGUOUS_HEADER_NAME, f"underscore spelling of {self.header}"
+            )
+        values = headers.get_all(self.header)
         if not values:
             raise VerificationError(Reason.EDGE_SECRET_MISSING, f"no {self.header} header")
         if len(values) > 1:
             raise VerificationError(Reason.DUPLICATE_HEADER, f"{self.header} appears twice")
-        if request.headers.underscored_names() and request.headers.has_underscore_alias(
-            self.header
-        ):
-            raise VerificationError(
-                Reason.AMBIGUOUS_HEADER_NAME, f"underscore spelling of {self.header}"
-            )
         presented = _digest(values[0].strip().encode("latin-1"))
         matched = -1
         for index, accepted in enumerate(self._digests):

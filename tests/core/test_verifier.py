@@ -101,7 +101,8 @@ def test_not_yet_valid_certificate(pki: PKI) -> None:
 
 
 def test_clock_skew_tolerates_a_certificate_issued_seconds_ahead(pki: PKI) -> None:
-    leaf = pki.intermediate.issue("fresh", not_before=NOW + dt.timedelta(seconds=30))
+    now = dt.datetime.now(dt.UTC)
+    leaf = pki.intermediate.issue("fresh", not_before=now + dt.timedelta(seconds=30))
     assert refused(make(pki), passthrough_headers(leaf)).reason is Reason.NOT_YET_VALID
     assert make(pki, clock_skew=120).verify_request(passthrough_headers(leaf)) is not None
 

@@ -1,0 +1,278 @@
+"""``ClientCertMiddleware``: one verification per request, before any view runs.
+
+Which header view the core gets decides what it can detect:
+
+- ASGI (uvicorn, daphne, hypercorn): the raw ``scope["headers"]`` list, read through
+  ``HeaderList``. Duplicate field lines and underscore spellings (``Client_Cert``) of every
+  certificate, claim and secret header are seen and refused with 400 — even where
+  ``request.META`` would hide them (Django < 4.2.30/5.2.13/6.0.4 folded ``_`` into ``-``,
+  CVE-2026-3902; newer versions silently drop the underscore spelling).
+- WSGI (gunicorn, mod_wsgi, runserver): ``request.META`` through ``WSGIHeaders``. The server
+  has already joined duplicates with ``,`` (the strict decoders refuse the joined value) and
+  either dropped underscore spellings (gunicorn >= 22 ``header_map=drop``, runserver) or
+  merged them (a2wsgi; gunicorn ``header_map=dangerous``, under which the middleware refuses
+  to start): then nothing at the origin can tell ``Client_Cert`` from ``Client-Cert``, so the
+  edge must refuse them.
+
+After verification every protected header (certificate, claims, edge secret) is removed from
+``request.META``, ``request.headers`` and the ASGI scope, so neither the application nor its
+logs see the secret or unverified certificate data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.contrib import auth
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.utils.decorators import sync_and_async_middleware
+from django.utils.functional import SimpleLazyObject
+
+from originverify import (
+    ClientIdentity,
+    ConfigurationError,
+    HeaderList,
+    Headers,
+    Mode,
+    VerificationError,
+    Verifier,
+)
+from originverify.headers import WSGIHeaders
+from originverify.wsgi import refuse_unsafe_gunicorn, request_target
+
+from . import conf
+from .anonymous import ANONYMOUS_CLIENT_CERT
+from .signals import asend, certificate_rejected, certificate_verified
+from .views import afailure_response, failure_response
+
+log = logging.getLogger("originverify.django")
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
+
+
+def request_headers(request: HttpRequest) -> Headers:
+    """The most faithful header view this request offers (see the module docstring)."""
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, Mapping):
+        raw = scope.get("headers")
+        if raw is not None:
+            return HeaderList(raw)
+    return WSGIHeaders(request.META)
+
+
+def strip_headers(request: HttpRequest, names: Iterable[str]) -> None:
+    """Remove ``names`` (and their underscore spellings) from everything the app can read."""
+    protected = {name.lower() for name in names}
+    if not protected:
+        return
+    for name in protected:
+        request.META.pop("HTTP_" + name.upper().replace("-", "_"), None)
+    request.__dict__.pop("headers", None)  # HttpRequest.headers is a cached_property
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict) and scope.get("headers") is not None:
+        scope["headers"] = [
+            (name, value)
+            for name, value in scope["headers"]
+            if bytes(name).decode("latin-1").lower().replace("_", "-") not in protected
+        ]
+
+
+def request_context(request: HttpRequest) -> dict[str, str | None]:
+    """Method, target, scheme and authority of the hop from the edge, as sent.
+
+    Raw values, not Django's interpretations: a signing edge signs the request it sent, so
+    the target is the raw path (``raw_path``, gunicorn's ``RAW_URI``), the scheme is the
+    one of the edge→origin connection (not ``SECURE_PROXY_SSL_HEADER``'s), and the authority
+    the ``Host`` as received (``get_host()`` would raise ``DisallowedHost`` here).
+    """
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, Mapping):
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1") if isinstance(raw, bytes) else str(scope.get("path", "/"))
+        query = scope.get("query_string") or ""
+        if isinstance(query, bytes):
+            query = query.decode("latin-1")
+        target = f"{path}?{query}" if query else path
+        scheme = scope.get("scheme")
+    else:
+        target = request_target(request.META)
+        scheme = request.META.get("wsgi.url_scheme")
+    return {
+        "method": request.method,
+        "target": target,
+        "scheme": scheme,
+        "authority": request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME"),
+    }
+
+
+def check_request(
+    verifier: Verifier, request: HttpRequest
+) -> tuple[ClientIdentity | None, VerificationError | None]:
+    """Run the core on a Django request.
+
+    Returns ``(identity, None)``; in ``report_only`` mode ``(None, error)`` for a request
+    that would have been refused. Raises ``VerificationError`` when the refusal is enforced.
+    The peer is ``REMOTE_ADDR``: the edge's address, as long as nothing before this
+    middleware rewrote it from ``X-Forwarded-For``.
+    """
+    headers = request_headers(request)
+    peer = request.META.get("REMOTE_ADDR")
+    context = request_context(request)
+    if verifier.mode is Mode.REPORT_ONLY:
+        # verify_request() swallows the error in this mode; explain() keeps it, so audit
+        # receivers learn what would have been refused.
+        report = verifier.explain(headers, peer, **context)
+        if report.error is not None:
+            log.warning(
+                "originverify: would reject (report-only) reason=%s peer=%s path=%s detail=%s",
+                report.error.reason.value,
+                peer,
+                request.path,
+                report.error.detail,
+            )
+        return report.identity, report.error
+    return verifier.verify_request(headers, peer, **context), None
+
+
+def get_client_cert(request: HttpRequest) -> ClientIdentity | None:
+    """The verified identity of this request, ``None`` if there is none.
+
+    Raises ``ImproperlyConfigured`` when ``ClientCertMiddleware`` did not run: without it,
+    no certificate was verified and no header was stripped.
+    """
+    try:
+        value = request.client_cert  # type: ignore[attr-defined]
+    except AttributeError:
+        raise ImproperlyConfigured(
+            "request.client_cert is not set: add "
+            "'django_originverify.middleware.ClientCertMiddleware' to MIDDLEWARE"
+        ) from None
+    return value if isinstance(value, ClientIdentity) else None
+
+
+def install_user(request: HttpRequest, identity: ClientIdentity) -> None:
+    """Make the certificate's user ``request.user`` for this request only (no session).
+
+    Lazy, like ``AuthenticationMiddleware``: the authentication backends (and the database)
+    are consulted only when the view reads ``request.user`` or awaits ``request.auser()``.
+    When no backend maps the certificate, the user from the session (if any) stays.
+    """
+    if not hasattr(request, "user"):
+        raise ImproperlyConfigured(
+            "ORIGINVERIFY['LOGIN_USERS'] needs "
+            "'django.contrib.auth.middleware.AuthenticationMiddleware' before "
+            "ClientCertMiddleware in MIDDLEWARE"
+        )
+    fallback_user = request.user
+    fallback_auser = getattr(request, "auser", None)
+    found: dict[str, Any] = {}
+
+    def user() -> Any:
+        if "user" not in found:
+            found["user"] = auth.authenticate(request, client_cert=identity)
+        return found["user"] if found["user"] is not None else fallback_user
+
+    async def auser() -> Any:
+        if "user" not in found:
+            aauthenticate = getattr(auth, "aauthenticate", None)  # Django >= 5.0
+            if aauthenticate is None:
+                aauthenticate = sync_to_async(auth.authenticate)
+            found["user"] = await aauthenticate(request, client_cert=identity)
+        if found["user"] is not None:
+            return found["user"]
+        if fallback_auser is not None:
+            return await fallback_auser()
+        return fallback_user
+
+    request.user = SimpleLazyObject(user)  # type: ignore[assignment]
+    request.auser = auser
+
+
+@sync_and_async_middleware
+class ClientCertMiddleware:
+    """Verify the forwarded client certificate; set ``request.client_cert``.
+
+    ``required``: no verified identity → the failure view (400/401/403).
+    ``optional``: no certificate → anonymous; a bad one → refused.
+    ``report_only``: never refused; failures are logged and signalled.
+
+    Place it near the top of ``MIDDLEWARE`` (headers are stripped as early as possible), and
+    after ``AuthenticationMiddleware`` when ``LOGIN_USERS`` is on (it replaces
+    ``request.user``, as ``RemoteUserMiddleware`` does).
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+        # Django builds middleware at start-up: a bad ORIGINVERIFY stops the server here
+        # (ImproperlyConfigured) instead of failing the first request.
+        verifier, _ = conf.configured()
+        if not self.is_async:
+            # Under WSGI nothing can tell Client_Cert from Client-Cert once a server has
+            # merged them: refuse gunicorn's header_map='dangerous' (ASGI reads raw headers).
+            try:
+                refuse_unsafe_gunicorn(verifier.protected_headers)
+            except ConfigurationError as exc:
+                raise ImproperlyConfigured(f"ORIGINVERIFY: {exc}") from None
+
+    def _verify(
+        self, request: HttpRequest
+    ) -> tuple[ClientIdentity | None, VerificationError | None, bool]:
+        verifier, options = conf.configured()
+        enforced = False
+        try:
+            identity, error = check_request(verifier, request)
+        except VerificationError as exc:
+            identity, error, enforced = None, exc, True
+        finally:
+            names: Iterable[str] = verifier.protected_headers
+            if options.keep_headers:
+                names = verifier.source.header_names  # the secret never reaches the app
+            strip_headers(request, names)
+        request.client_cert = identity or ANONYMOUS_CLIENT_CERT  # type: ignore[attr-defined]
+        if identity is not None and options.login_users:
+            install_user(request, identity)
+        return identity, error, enforced
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self.is_async:
+            return self.__acall__(request)
+        identity, error, enforced = self._verify(request)
+        sender = type(self)
+        if error is not None:
+            certificate_rejected.send(sender, request=request, error=error, enforced=enforced)
+            if enforced:
+                return failure_response(request, error)
+        elif identity is not None:
+            certificate_verified.send(sender, request=request, identity=identity)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        # Chain validation is CPU work of well under a millisecond (and cached), so it runs
+        # on the event loop rather than paying for a thread hop; with revocation checking
+        # (OCSP may query a responder) it runs in a worker thread instead.
+        if getattr(conf.get_verifier(), "revocation", None) is None:
+            identity, error, enforced = self._verify(request)
+        else:
+            verify = sync_to_async(self._verify, thread_sensitive=False)
+            identity, error, enforced = await verify(request)
+        sender = type(self)
+        if error is not None:
+            await asend(
+                certificate_rejected, sender, request=request, error=error, enforced=enforced
+            )
+            if enforced:
+                return await afailure_response(request, error)
+        elif identity is not None:
+            await asend(certificate_verified, sender, request=request, identity=identity)
+        response = self.get_response(request)
+        if isinstance(response, HttpResponseBase):
+            return response
+        return await response

@@ -1,0 +1,408 @@
+"""Second validation engine (pyhanko-certvalidator) and the "both engines must agree" mode.
+
+Why a second engine: pyca's verifier is strict and fast but young, and a bug in one path
+builder is rarely repeated in an independent one. ``engine="both"`` accepts a chain only
+when both engines accept it; a disagreement is logged with both verdicts and refused, so
+an engine bug fails closed and leaves a trace instead of silently letting a client in.
+
+Why pyhanko-certvalidator and not wbond's ``certvalidator``: the latter (0.11.1, 2016)
+depends on ``oscrypto`` 1.3.0, whose libcrypto version regex fails on OpenSSL 3.0.10+, so it
+no longer even imports; the fix was never released. pyhanko-certvalidator is its maintained
+fork, and only touches ``oscrypto`` for the OS trust list, which we never use.
+
+pyhanko-certvalidator 0.33 is async-only. The request path is synchronous and may itself run
+inside an event loop (ASGI), where ``asyncio.run`` is refused, so validations run on one
+private event loop in a dedicated daemon thread (``_LoopThread``). Without fetching there is
+no I/O, so the loop is never idle-waiting; the hand-off costs tens of µs against ~1-3 ms
+for a validation (see ``benchmarks/bench_revocation.py``).
+
+Both engines get the same inputs (leaf, untrusted presented certificates, the snapshot's
+extra intermediates and anchors, the validation time the verifier chose) and return the
+same thing (the path as the caller's ``x509.Certificate`` objects, leaf first), so the
+``ClientIdentity`` is identical, and failures map onto the same ``Reason`` codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import threading
+from collections.abc import Coroutine, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from .errors import ConfigurationError, Reason, VerificationError
+from .trust import TrustSnapshot, TrustStore
+from .verify import Engine, ValidationPolicy, _check_unconstrained_leaf
+
+log = logging.getLogger("originverify")
+
+T = TypeVar("T")
+
+_EXTRA_HINT = (
+    "engine='certvalidator' needs the 'certvalidator' extra "
+    "(pip install 'originverify[certvalidator]')"
+)
+
+#: Upper bound on one validation; without fetching nothing should come close.
+VALIDATION_TIMEOUT = 10.0
+
+
+class _LoopThread:
+    """One private event loop on a daemon thread; coroutines submitted from any thread.
+
+    Started on first use and restarted after ``fork`` (a pre-forking server's workers
+    inherit the object but not the thread).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None and self._pid == os.getpid():
+            return loop
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
+                thread.start()
+                self._loop, self._thread, self._pid = loop, thread, os.getpid()
+            return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure())
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
+
+
+class CertvalidatorEngine:
+    """pyhanko-certvalidator behind the ``Engine`` protocol (RFC 5280 6.1 in pure Python).
+
+    Anchors are ``CertTrustAnchor(cert, derive_default_quals_from_cert=True)`` so that, as
+    in pyca, an anchor's validity, path length and name constraints apply (pyhanko ignores
+    them otherwise). The policy part of the derived qualifiers is dropped: pyca does no
+    policy processing, and an anchor carrying certificatePolicies would otherwise make
+    pyhanko require an explicit policy on every path. ``time_tolerance`` is zero because
+    the verifier already applied the configured clock skew when it chose ``at``.
+    """
+
+    name = "certvalidator"
+
+    def __init__(self, trust: TrustStore, policy: ValidationPolicy) -> None:
+        try:
+            import pyhanko_certvalidator  # noqa: F401 - availability check only
+        except ImportError as exc:
+            raise ConfigurationError(_EXTRA_HINT) from exc
+        self.trust = trust
+        self.policy = policy
+        self._runner = _LoopThread("originverify-certvalidator")
+        self._prepared: tuple[int, _Prepared] | None = None
+        self._lock = threading.Lock()
+
+    def _prepare(self, snapshot: TrustSnapshot) -> _Prepared:
+        cached = self._prepared
+        if cached is not None and cached[0] == snapshot.generation:
+            return cached[1]
+        prepared = _Prepared(snapshot)
+        with self._lock:
+            self._prepared = (snapshot.generation, prepared)
+        return prepared
+
+    def validate(
+        self,
+        leaf: x509.Certificate,
+        presented: Sequence[x509.Certificate],
+        at: datetime,
+        snapshot: TrustSnapshot,
+    ) -> list[x509.Certificate]:
+        """The validated path, leaf first, anchor last; raises ``VerificationError``."""
+        _check_webpki_leaf(leaf, at, self.policy)
+        prepared = self._prepare(snapshot)
+        by_der = dict(prepared.by_der)
+        presented_der = []
+        for cert in (leaf, *presented):
+            der = _der(cert)
+            by_der.setdefault(der, cert)
+            presented_der.append(der)
+        coro = _validate(prepared, presented_der, at, self.policy)
+        try:
+            ders = self._runner.run(coro, VALIDATION_TIMEOUT)
+        except TimeoutError:
+            raise VerificationError(
+                Reason.INVALID_CERTIFICATE, "certvalidator: validation timed out"
+            ) from None
+        path = [by_der[der] for der in ders]
+        if self.policy.profile == "private" and len(path) > 1:
+            _check_unconstrained_leaf(path)  # the private profile's SAN-less leaf rule
+        return path
+
+    def close(self) -> None:
+        """Stop the private event loop thread (it restarts if used again)."""
+        self._runner.close()
+
+
+class _Prepared:
+    """Per trust-store generation: anchors and extra intermediates in pyhanko's types."""
+
+    def __init__(self, snapshot: TrustSnapshot) -> None:
+        from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]  # no stubs
+        from pyhanko_certvalidator.authority import CertTrustAnchor, derive_quals_from_cert
+        from pyhanko_certvalidator.policy_decl import PKIXValidationParams
+        from pyhanko_certvalidator.registry import SimpleTrustManager
+
+        self.by_der: dict[bytes, x509.Certificate] = {}
+        anchors = []
+        for cert in snapshot.anchors:
+            der = _der(cert)
+            self.by_der[der] = cert
+            parsed = asn1_x509.Certificate.load(der)
+            quals = derive_quals_from_cert(parsed)
+            params = quals.standard_parameters
+            if params is not None:
+                # Keep the anchor's name constraints, drop its policy requirements.
+                quals = dataclasses.replace(
+                    quals,
+                    standard_parameters=PKIXValidationParams(
+                        initial_permitted_subtrees=params.initial_permitted_subtrees,
+                        initial_excluded_subtrees=params.initial_excluded_subtrees,
+                    ),
+                )
+            anchors.append(CertTrustAnchor(parsed, quals=quals))
+        self.trust_manager = SimpleTrustManager.build(trust_roots=anchors)
+        self.extra = []
+        for cert in snapshot.extra_intermediates:
+            der = _der(cert)
+            self.by_der.setdefault(der, cert)
+            self.extra.append(asn1_x509.Certificate.load(der))
+
+
+async def _validate(
+    prepared: _Prepared, presented_der: list[bytes], at: datetime, policy: ValidationPolicy
+) -> list[bytes]:
+    """Runs on the private loop: build and validate, return the path's DER, leaf first."""
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator.errors import (
+        ExpiredError,
+        InsufficientRevinfoError,
+        InvalidCertificateError,
+        NotYetValidError,
+        PathBuildingError,
+        PathValidationError,
+        RevokedError,
+        ValidationError,
+    )
+
+    try:
+        leaf, *others = (asn1_x509.Certificate.load(der) for der in presented_der)
+        context = ValidationContext(
+            trust_manager=prepared.trust_manager,
+            other_certs=[*others, *prepared.extra],
+            moment=at,
+            time_tolerance=timedelta(0),
+            allow_fetching=False,
+            revocation_mode="soft-fail",  # revocation is originverify.revocation's job
+        )
+        validator = CertificateValidator(leaf, validation_context=context)
+        path = await validator.async_validate_path()
+    except RevokedError as exc:
+        raise VerificationError(Reason.REVOKED, f"certvalidator: {exc}") from None
+    except InsufficientRevinfoError as exc:
+        raise VerificationError(Reason.REVOCATION_UNKNOWN, f"certvalidator: {exc}") from None
+    except ExpiredError as exc:
+        raise VerificationError(Reason.EXPIRED, f"certvalidator: {exc}") from None
+    except NotYetValidError as exc:
+        raise VerificationError(Reason.NOT_YET_VALID, f"certvalidator: {exc}") from None
+    except PathBuildingError as exc:
+        raise VerificationError(Reason.UNTRUSTED_CHAIN, f"certvalidator: {exc}") from None
+    except (PathValidationError, InvalidCertificateError, ValidationError) as exc:
+        message = str(exc)
+        raise VerificationError(
+            certvalidator_reason(message), f"certvalidator: {message}"
+        ) from None
+    except ValueError as exc:  # asn1crypto parse errors on exotic encodings
+        raise VerificationError(Reason.INVALID_CERTIFICATE, f"certvalidator: {exc}") from None
+    ders: list[bytes] = [cert.dump() for cert in path.iter_certs(include_root=True)]
+    ders.reverse()
+    if len(ders) - 2 > policy.max_chain_depth:
+        raise VerificationError(
+            Reason.CHAIN_TOO_DEEP,
+            f"certvalidator: {len(ders) - 2} intermediates, at most {policy.max_chain_depth}",
+        )
+    _check_leaf_usage(leaf, policy)
+    return ders
+
+
+# pyhanko's messages are not a stable API either; keep every mapping here and under test.
+_MESSAGE_REASONS: tuple[tuple[str, Reason], ...] = (
+    ("not valid for the purpose", Reason.BAD_USAGE),
+    ("not allowed to sign certificates", Reason.BAD_USAGE),
+    ("permitted namespace", Reason.NAME_CONSTRAINTS),
+    ("excluded from the namespace", Reason.NAME_CONSTRAINTS),
+    ("maximum path length", Reason.INVALID_CERTIFICATE),
+    ("self-signed", Reason.UNTRUSTED_CHAIN),
+    ("is not a ca", Reason.UNTRUSTED_CHAIN),
+    ("signature", Reason.UNTRUSTED_CHAIN),
+    ("issuer name", Reason.UNTRUSTED_CHAIN),
+)
+
+
+def certvalidator_reason(message: str) -> Reason:
+    """Our reason code for a pyhanko-certvalidator message (same codes as ``engine_reason``)."""
+    lowered = message.lower()
+    for needle, reason in _MESSAGE_REASONS:
+        if needle in lowered:
+            return reason
+    return Reason.INVALID_CERTIFICATE
+
+
+_ANY_EKU = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE.dotted_string
+
+
+def _check_leaf_usage(leaf: Any, policy: ValidationPolicy) -> None:
+    """The policy's EKU (clientAuth) through pyhanko's ``validate_usage``, with the default
+    engine's rules: an EKU must allow the purpose (anyExtendedKeyUsage counts); it may be
+    absent unless ``require_eku``. pyhanko checks EKU on the leaf only."""
+    from pyhanko_certvalidator.errors import InvalidCertificateError
+    from pyhanko_certvalidator.validate import validate_usage
+
+    eku = leaf.extended_key_usage_value
+    if eku is not None and _ANY_EKU in {purpose.dotted for purpose in eku}:
+        return
+    from asn1crypto import x509 as asn1_x509
+
+    purpose = asn1_x509.KeyPurposeId.map(policy.extended_key_usage.dotted_string)
+    try:
+        validate_usage(leaf, set(), {purpose}, not policy.require_eku)
+    except InvalidCertificateError as exc:
+        raise VerificationError(Reason.BAD_USAGE, f"certvalidator: {exc}") from None
+
+
+def _check_webpki_leaf(leaf: x509.Certificate, at: datetime, policy: ValidationPolicy) -> None:
+    """The ``webpki`` profile's leaf rules, checked before any path work and in pyca's
+    order, so a leaf breaking them gets the same reason from both engines whatever else is
+    wrong with the chain."""
+    if policy.profile != "webpki":
+        return
+    if at > leaf.not_valid_after_utc:
+        raise VerificationError(Reason.EXPIRED, "certvalidator: leaf expired")
+    if at < leaf.not_valid_before_utc:
+        raise VerificationError(Reason.NOT_YET_VALID, "certvalidator: leaf not yet valid")
+    extensions = leaf.extensions
+    try:
+        aki = extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except x509.ExtensionNotFound:
+        raise VerificationError(
+            Reason.INVALID_CERTIFICATE, "certvalidator: webpki profile: leaf lacks AKI"
+        ) from None
+    if aki.critical:
+        raise VerificationError(
+            Reason.INVALID_CERTIFICATE, "certvalidator: webpki profile: critical AKI"
+        )
+    try:
+        eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        if eku.critical:
+            raise VerificationError(
+                Reason.INVALID_CERTIFICATE, "certvalidator: webpki profile: critical EKU"
+            )
+        if not {policy.extended_key_usage, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(
+            eku.value
+        ):
+            raise VerificationError(Reason.BAD_USAGE, "certvalidator: leaf EKU lacks the purpose")
+    try:
+        extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        raise VerificationError(
+            Reason.INVALID_CERTIFICATE, "certvalidator: webpki profile: leaf lacks SAN"
+        ) from None
+
+
+def _verdict(result: list[x509.Certificate] | VerificationError) -> str:
+    if isinstance(result, VerificationError):
+        return f"reject ({result.reason.value}: {result.detail})"
+    return f"accept ({len(result)} certificates, anchor {result[-1].subject.rfc4514_string()!r})"
+
+
+class BothEngines:
+    """Runs both engines; only a chain both accept passes.
+
+    Both accept: the first (cryptography) engine's path. Both reject: the first engine's
+    error (its reason codes are the reference). They disagree: both verdicts are logged on
+    ``originverify`` and the request is refused with ``engine_disagreement``.
+    """
+
+    name = "both"
+
+    def __init__(self, first: Engine, second: Engine) -> None:
+        self.first = first
+        self.second = second
+
+    def validate(
+        self,
+        leaf: x509.Certificate,
+        presented: Sequence[x509.Certificate],
+        at: datetime,
+        snapshot: TrustSnapshot,
+    ) -> list[x509.Certificate]:
+        """The first engine's path when both accept; raises ``VerificationError``."""
+        results: list[list[x509.Certificate] | VerificationError] = []
+        for engine in (self.first, self.second):
+            try:
+                results.append(engine.validate(leaf, presented, at, snapshot))
+            except VerificationError as exc:
+                results.append(exc)
+        first, second = results
+        if isinstance(first, VerificationError) and isinstance(second, VerificationError):
+            raise first
+        if not isinstance(first, VerificationError) and not isinstance(second, VerificationError):
+            return first
+        log.warning(
+            "originverify: engines disagree on %r: %s says %s; %s says %s",
+            leaf.subject.rfc4514_string(),
+            self.first.name,
+            _verdict(first),
+            self.second.name,
+            _verdict(second),
+        )
+        raise VerificationError(
+            Reason.ENGINE_DISAGREEMENT,
+            f"{self.first.name}: {_verdict(first)}; {self.second.name}: {_verdict(second)}",
+        )
+
+    def close(self) -> None:
+        for engine in (self.first, self.second):
+            closer = getattr(engine, "close", None)
+            if callable(closer):
+                closer()
