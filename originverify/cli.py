@@ -219,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run real requests against a throwaway PKI")
     demo.set_defaults(func=_run_demo)
 
+    from .signatures_cli import configure_keygen_parser, run_keygen
+
+    keygen = commands.add_parser(
+        "keygen", help="create an Ed25519 key pair for the signed edge envelope"
+    )
+    configure_keygen_parser(keygen)
+    keygen.set_defaults(func=run_keygen)
+
     try:
         from .edge import cli as edge_cli
     except ImportError:  # the 'edge' extra is not installed

@@ -103,3 +103,11 @@ def test_demo_runs_and_every_verdict_is_as_expected(capsys: pytest.CaptureFixtur
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "10/10 verdicts as expected" in out and "UNEXPECTED" not in out
+
+
+def test_keygen_through_the_main_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keygen", "--out-dir", str(tmp_path), "--key-id", "edge-test"]) == 0
+    assert (tmp_path / "edge-test.key").stat().st_mode & 0o077 == 0
+    assert "SignedEnvelope.from_files" in capsys.readouterr().out
