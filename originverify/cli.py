@@ -216,7 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_check)
 
-    demo = commands.add_parser("demo", help="run real requests against a throwaway PKI")
+    demo = commands.add_parser(
+        "demo",
+        help="throwaway PKI, the reference edge forwarder, an example origin, real requests",
+    )
+    demo.add_argument(
+        "--offline",
+        action="store_true",
+        help="judge the same requests in-process, without forwarder and origin",
+    )
     demo.set_defaults(func=_run_demo)
 
     from .signatures_cli import configure_keygen_parser, run_keygen
@@ -241,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    return run()
+    return run(offline=args.offline)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -99,8 +99,18 @@ def test_missing_anchor_file_is_a_clear_error(
     assert code == 2 and "cannot read" in capsys.readouterr().err
 
 
-def test_demo_runs_and_every_verdict_is_as_expected(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_runs_live_and_every_verdict_is_as_expected(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Real forwarder subprocess, real Flask origin, real mTLS clients.
     assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "reference edge forwarder" in out
+    assert "8/8 verdicts as expected" in out and "UNEXPECTED" not in out
+
+
+def test_offline_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--offline"]) == 0
     out = capsys.readouterr().out
     assert "10/10 verdicts as expected" in out and "UNEXPECTED" not in out
 
