@@ -207,6 +207,8 @@ def parse_crl(crl: x509.CertificateRevocationList, source: str) -> LoadedCRL:
         if isinstance(value, x509.AuthorityKeyIdentifier):
             key_id = value.key_identifier
         elif isinstance(value, x509.CRLNumber):
+            if ext.critical:
+                raise CRLError(f"{source}: CRLNumber must not be critical (RFC 5280 §5.2.3)")
             number = value.crl_number
         elif isinstance(value, x509.IssuingDistributionPoint):
             if value.indirect_crl:
@@ -223,6 +225,8 @@ def parse_crl(crl: x509.CertificateRevocationList, source: str) -> LoadedCRL:
                 for n in value.full_name or ()
                 if isinstance(n, x509.UniformResourceIdentifier)
             )
+    if number is None:
+        raise CRLError(f"{source}: CRL has no CRLNumber (RFC 5280 §5.2.3 requires one)")
     next_update = crl.next_update_utc
     if next_update is None:
         raise CRLError(f"{source}: CRL has no nextUpdate (RFC 5280 requires one)")

@@ -187,7 +187,9 @@ class Verifier:
             checks.append(f"chain:{self.policy.profile}:{self.engine.name}")
             checks.append("eku:clientAuth" + (" required" if self.policy.require_eku else ""))
         if self.revocation is not None:
-            checks.append("revocation")
+            mode = getattr(self.revocation, "mode", None)
+            scope = getattr(self.revocation, "scope", None)
+            checks.append(":".join(str(p) for p in ("revocation", mode, scope) if p))
         if not self.rules.empty:
             checks.append("rules")
         return tuple(checks)

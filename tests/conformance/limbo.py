@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from originverify import (
+    ConfigurationError,
     InsecureNoSourceProof,
     Limits,
     ValidationPolicy,
@@ -29,6 +30,7 @@ from originverify import (
     Verifier,
 )
 from originverify.formats.sfbinary import serialize_item, serialize_list
+from originverify.revocation import Revocation
 
 LIMBO = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "limbo.json"
 LIMBO_SHA256 = "29de834059a941bf6ac8a53a90e0656c0143244260df6c0eb634e2b537027cdc"
@@ -40,7 +42,6 @@ NAME_DEPENDENT = (
 PYCA = "not enforced by pyca/cryptography's verifier (its own limbo harness skips it too)"
 
 FEATURE_SKIPS: dict[str, str] = {
-    "has-crl": "revocation cases run in tests/revocation (CRL support), not here",
     "name-constraint-dn": "directoryName constraints are unsupported by pyca and fail closed: "
     "a case expecting acceptance is refused (the ones expecting refusal run)",
     "has-policy-constraints": "certificate policies are not processed (by design: policy "
@@ -103,6 +104,8 @@ CASE_SKIPS: dict[str, str] = {
     "client certificate (deliberate, pyca's EE rule)",
     "webpki::eku::ee-anyeku": "anyExtendedKeyUsage in a client leaf is accepted (RFC 5280 "
     "§4.2.1.12); the CA/B ban targets TLS server certificates",
+    "crl::issuer-no-keyusage-extension": "pyca's CA profile requires keyUsage on CA "
+    "certificates (CA/B); RFC 5280 allows its absence, so the chain is refused first",
     "webpki::forbidden-p192-leaf": "the leaf's curve is not re-checked (loading the key costs "
     "~40 µs per request); the edge's TLS stack refuses P-192 in the handshake",
 }
@@ -169,7 +172,14 @@ def run_case(case: dict[str, Any]) -> Outcome:
         warnings.simplefilter("ignore")  # pyca's deprecation warnings on odd serials
         logging.disable(logging.WARNING)
         try:
+            revocation = None
+            if case["crls"]:
+                # CRL cases run through our revocation support, hard-fail: the case's CRLs
+                # loaded as configured files are. A CRL that breaks RFC 5280 stops start-up
+                # (ConfigurationError below): the deployment fails closed.
+                revocation = Revocation(crls=[pem.encode() for pem in case["crls"]], mode="hard")
             verifier = Verifier(
+                revocation=revocation,
                 trust=[pem.encode() for pem in case["trusted_certs"]],
                 source=InsecureNoSourceProof(),
                 policy=policy,
@@ -184,6 +194,8 @@ def run_case(case: dict[str, Any]) -> Outcome:
             got, why = "SUCCESS", "accepted"
         except VerificationError as exc:
             got, why = "FAILURE", f"{exc.reason.value}: {exc.detail[:200]}"
+        except ConfigurationError as exc:
+            got, why = "FAILURE", f"refused at start-up: {str(exc)[:200]}"
         finally:
             logging.disable(logging.NOTSET)
     expected = case["expected_result"]
