@@ -64,7 +64,7 @@ def test_leaf_not_listed_is_good(rev: RevPKI, tmp_path: Path, encoding: str) -> 
     assert report.accepted
     [step] = [s for s in report.steps if s.name == "revocation"]
     assert step.detail.startswith("leaf: good (CRL")
-    assert "revocation" in report.identity.checks  # type: ignore[union-attr]
+    assert "revocation:hard:leaf" in report.identity.checks  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("mode", ["soft", "hard"])
