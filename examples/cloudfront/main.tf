@@ -1,0 +1,130 @@
+# CloudFront in viewer mTLS passthrough mode in front of an originverify origin: the
+# Terraform equivalent of cloudformation.yaml. CloudFront asks viewers for a client
+# certificate, validates nothing and forwards Client-Cert / Client-Cert-Chain to the
+# origin, which validates them (originverify preset "cloudfront-passthrough").
+#
+# viewer_mtls_config exists only in recent 6.x releases of the AWS provider, and the
+# provider checks "mode" against the AWS SDK it was built with: if yours has no
+# viewer_mtls_config block or rejects "passthrough" (it predates the mode), apply this one
+# setting with cloudformation.yaml or `aws cloudfront update-distribution` until you can
+# upgrade; the rest of this file stays as it is.
+
+terraform {
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 6.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = "us-east-1" # the viewer certificate must be in ACM in us-east-1
+}
+
+variable "domain_name" {
+  type        = string
+  description = "The name clients connect to (an alternate domain name of the distribution)."
+}
+
+variable "viewer_certificate_arn" {
+  type        = string
+  description = "ACM certificate (us-east-1) for domain_name."
+}
+
+variable "origin_domain_name" {
+  type        = string
+  description = "Host name of the origin, reachable over HTTPS."
+}
+
+variable "edge_secret" {
+  type        = string
+  sensitive   = true
+  description = "Sent as X-Origin-Verify; the origin's ORIGINVERIFY_EDGE_SECRET."
+}
+
+# Passthrough requires the managed CachingDisabled policy on every cache behaviour.
+data "aws_cloudfront_cache_policy" "caching_disabled" {
+  name = "Managed-CachingDisabled"
+}
+
+resource "aws_cloudfront_origin_request_policy" "client_cert" {
+  name    = "originverify-client-cert"
+  comment = "Forward the viewer's client certificate and CloudFront's claims, nothing else"
+
+  # An allowlist: never "allViewer", which forwards whatever a client sends.
+  headers_config {
+    header_behavior = "whitelist"
+    headers {
+      items = [
+        "Client-Cert",
+        "Client-Cert-Chain",
+        "CloudFront-Viewer-Cert-Sha256",
+        "CloudFront-Viewer-Cert-Serial-Number",
+        "CloudFront-Viewer-Cert-Present",
+      ]
+    }
+  }
+  cookies_config {
+    cookie_behavior = "all"
+  }
+  query_strings_config {
+    query_string_behavior = "all"
+  }
+}
+
+resource "aws_cloudfront_distribution" "edge" {
+  enabled      = true
+  comment      = "originverify - viewer mTLS passthrough"
+  aliases      = [var.domain_name]
+  http_version = "http2"
+
+  viewer_certificate {
+    acm_certificate_arn      = var.viewer_certificate_arn
+    ssl_support_method       = "sni-only"
+    minimum_protocol_version = "TLSv1.2_2021"
+  }
+
+  # Passthrough: no trust_store_config; CloudFront checks only that the client holds the
+  # private key, drops client-sent Client-Cert / Client-Cert-Chain and writes its own.
+  viewer_mtls_config {
+    mode = "passthrough"
+  }
+
+  origin {
+    origin_id   = "origin"
+    domain_name = var.origin_domain_name
+
+    custom_origin_config {
+      http_port              = 80
+      https_port             = 443
+      origin_protocol_policy = "https-only"
+      origin_ssl_protocols   = ["TLSv1.2"]
+    }
+
+    custom_header {
+      name  = "X-Origin-Verify"
+      value = var.edge_secret
+    }
+  }
+
+  default_cache_behavior {
+    target_origin_id         = "origin"
+    viewer_protocol_policy   = "https-only"
+    allowed_methods          = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
+    cached_methods           = ["GET", "HEAD"]
+    compress                 = true
+    cache_policy_id          = data.aws_cloudfront_cache_policy.caching_disabled.id
+    origin_request_policy_id = aws_cloudfront_origin_request_policy.client_cert.id
+  }
+
+  restrictions {
+    geo_restriction {
+      restriction_type = "none"
+    }
+  }
+}
+
+output "distribution_domain_name" {
+  value = aws_cloudfront_distribution.edge.domain_name
+}
