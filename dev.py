@@ -63,8 +63,7 @@ def main(argv: list[str]) -> None:
     if task in {"test", "pytest"}:
         run(py, "-m", "pytest", *argv[1:])
     if task == "bench":
-        for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-            run(py, str(script))
+        run(py, "benchmarks/run_all.py", *argv[1:])
 
 
 if __name__ == "__main__":
