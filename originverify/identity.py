@@ -15,7 +15,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -24,51 +24,36 @@ from cryptography.x509.oid import NameOID
 from .formats.base import NO_CLAIMS, EdgeClaims
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_UNSET: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
-class _Names:
-    subject: str
-    common_name: str | None
-    issuer: str
-    dns_names: tuple[str, ...]
-    uris: tuple[str, ...]
-    emails: tuple[str, ...]
-    ip_addresses: tuple[IPAddress, ...]
-    spiffe_id: str | None
-
-
-def _read_names(certificate: x509.Certificate) -> _Names:
-    dns: tuple[str, ...] = ()
+class _SANs:
+    dns_names: tuple[str, ...] = ()
     uris: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
-    ips: tuple[IPAddress, ...] = ()
+    ip_addresses: tuple[IPAddress, ...] = ()
+    spiffe_id: str | None = None
+
+
+def _read_sans(certificate: x509.Certificate) -> _SANs:
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
         # Absent, or unreadable by cryptography's Python layer (the Rust verifier accepted
         # it): no SAN-based identity, so SAN rules fail closed.
-        pass
-    else:
-        dns = tuple(san.get_values_for_type(x509.DNSName))
-        uris = tuple(san.get_values_for_type(x509.UniformResourceIdentifier))
-        emails = tuple(san.get_values_for_type(x509.RFC822Name))
-        ips = tuple(
+        return _SANs()
+    uris = tuple(san.get_values_for_type(x509.UniformResourceIdentifier))
+    spiffe = [u for u in uris if u.startswith("spiffe://")]
+    return _SANs(
+        dns_names=tuple(san.get_values_for_type(x509.DNSName)),
+        uris=uris,
+        emails=tuple(san.get_values_for_type(x509.RFC822Name)),
+        ip_addresses=tuple(
             ip
             for ip in san.get_values_for_type(x509.IPAddress)
             if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address)
-        )
-    spiffe = [u for u in uris if u.startswith("spiffe://")]
-    cns = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = cns[-1].value if cns else None
-    return _Names(
-        subject=certificate.subject.rfc4514_string(),
-        common_name=cn if isinstance(cn, str) else None,
-        issuer=certificate.issuer.rfc4514_string(),
-        dns_names=dns,
-        uris=uris,
-        emails=emails,
-        ip_addresses=ips,
+        ),
         # An X.509-SVID carries exactly one URI SAN; several spiffe:// URIs is no SVID.
         spiffe_id=spiffe[0] if len(spiffe) == 1 else None,
     )
@@ -78,7 +63,10 @@ class ClientIdentity:
     """A verified client. Immutable; safe to share across threads and to cache."""
 
     __slots__ = (
-        "_names",
+        "_cn",
+        "_issuer",
+        "_sans",
+        "_subject",
         "certificate",
         "chain",
         "checks",
@@ -109,7 +97,8 @@ class ClientIdentity:
         init(self, "claims", claims)
         init(self, "edge_verified", edge_verified)
         init(self, "fingerprint_sha256", hashlib.sha256(der).hexdigest())
-        init(self, "_names", None)
+        for lazy in ("_subject", "_cn", "_issuer", "_sans"):
+            init(self, lazy, _UNSET)
 
     if TYPE_CHECKING:
         certificate: x509.Certificate
@@ -118,47 +107,59 @@ class ClientIdentity:
         claims: EdgeClaims
         edge_verified: bool
         fingerprint_sha256: str
-        _names: _Names | None
+        _subject: str
+        _cn: str | None
+        _issuer: str
+        _sans: _SANs
 
-    def _n(self) -> _Names:
-        names = self._names
-        if names is None:
-            names = _read_names(self.certificate)
-            object.__setattr__(self, "_names", names)  # idempotent: a race renders twice
-        return names
+    # Each group of names is rendered on first use and kept: an identity is cached and
+    # shared, and rendering is idempotent, so a race only renders twice.
 
     @property
     def subject(self) -> str:
         """RFC 4514 string of the subject DN."""
-        return self._n().subject
+        if self._subject is _UNSET:
+            object.__setattr__(self, "_subject", self.certificate.subject.rfc4514_string())
+        return self._subject
 
     @property
     def common_name(self) -> str | None:
-        return self._n().common_name
+        if self._cn is _UNSET:
+            cns = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            value = cns[-1].value if cns else None
+            object.__setattr__(self, "_cn", value if isinstance(value, str) else None)
+        return self._cn
 
     @property
     def issuer(self) -> str:
-        return self._n().issuer
+        if self._issuer is _UNSET:
+            object.__setattr__(self, "_issuer", self.certificate.issuer.rfc4514_string())
+        return self._issuer
+
+    def _san(self) -> _SANs:
+        if self._sans is _UNSET:
+            object.__setattr__(self, "_sans", _read_sans(self.certificate))
+        return self._sans
 
     @property
     def dns_names(self) -> tuple[str, ...]:
-        return self._n().dns_names
+        return self._san().dns_names
 
     @property
     def uris(self) -> tuple[str, ...]:
-        return self._n().uris
+        return self._san().uris
 
     @property
     def emails(self) -> tuple[str, ...]:
-        return self._n().emails
+        return self._san().emails
 
     @property
     def ip_addresses(self) -> tuple[IPAddress, ...]:
-        return self._n().ip_addresses
+        return self._san().ip_addresses
 
     @property
     def spiffe_id(self) -> str | None:
-        return self._n().spiffe_id
+        return self._san().spiffe_id
 
     @property
     def serial_number(self) -> int:

@@ -299,9 +299,9 @@ class Verifier:
             report.presented = [leaf, *chain]
         self._cross_check(forwarded, leaf, report)
 
-        check_key(leaf, self.policy, "leaf")
+        check_key(leaf, self.policy, "leaf", forwarded.leaf)
         for index, cert in enumerate(chain):
-            check_key(cert, self.policy, f"chain[{index}]")
+            check_key(cert, self.policy, f"chain[{index}]", forwarded.chain[index])
         now = self._validation_time(now_ts)
         at = check_validity(leaf, now, self.policy.clock_skew)
         if report is not None:
