@@ -14,6 +14,7 @@ The request path, top to bottom:
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -310,7 +311,8 @@ def authenticate(requirement: Requirement, rules: Rules | None = None) -> Curren
     g.client_identity = client
     if identity is not None and not outcome.announced:
         outcome.announced = True
-        client_verified.send(_sender(), identity=identity)
+        if client_verified.receivers:  # sending to no one still costs a lookup per request
+            client_verified.send(_sender(), identity=identity)
     return client
 
 
@@ -337,11 +339,16 @@ current_client: CurrentClient = cast(CurrentClient, LocalProxy(_current_client))
 
 
 def _mark(view: F, policy: ViewPolicy) -> F:
+    # Flask's ensure_sync inspects the view on every call; only coroutine views need it.
+    is_async = inspect.iscoroutinefunction(view)
+
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if policy.requirement is not Requirement.EXEMPT:
             authenticate(policy.requirement, policy.rules)
-        return current_app.ensure_sync(view)(*args, **kwargs)
+        if is_async:
+            return current_app.ensure_sync(view)(*args, **kwargs)
+        return view(*args, **kwargs)
 
     setattr(wrapper, _POLICY_ATTR, policy)
     return cast(F, wrapper)
