@@ -2,23 +2,31 @@
 
 Everything runs on 127.0.0.1 and is started by this script as child processes (nginx with a
 generated config, not the system service): a tiny asyncio origin, a Flask app under gunicorn,
-the forwarder (``python -m originverify.edge``) and nginx with ``ssl_verify_client
-optional_no_ca``. Both edges use the same server certificate, the same worker count, the same
-kind of session cache (stateful, tickets off), write an access log, and set comparable headers
-(certificate, presence flag, edge secret, X-Forwarded-*).
+the forwarder (``python -m originverify.edge``), the forwarder again with ``--sign-key`` (RFC
+9421 signed envelope), and nginx with ``ssl_verify_client optional_no_ca``. Both edges use the
+same server certificate, the same worker count, the same kind of session cache (stateful,
+tickets off), write a buffered access log (64 KiB, flushed within 1 s), and set comparable
+headers (certificate, presence flag, edge secret, X-Forwarded-*).
 
 Measurements:
 
 * wrk, keep-alive: many requests per TLS connection, tiny origin. wrk cannot present a client
   certificate, so these runs are certificate-less (passthrough / optional_no_ca let them in).
-* wrk, ``Connection: close``: one full TLS handshake per request, tiny origin.
-* wrk, keep-alive, Flask app under gunicorn as the origin: the end-to-end ratio an application
-  sees.
+* wrk, ``Connection: close``: one TLS handshake per request, tiny origin.
 * ``openssl s_time -new`` / ``-reuse`` with a client certificate: full handshakes with mTLS,
   and resumed sessions (sequential, one connection at a time).
+* wrk, keep-alive, through the signing forwarder: the cost of signing each request.
+* wrk, keep-alive, Flask app under gunicorn as the origin: the end-to-end ratio an application
+  sees.
 
-Usage: ``python benchmarks/bench_edge.py [--workers N] [--seconds S]``; needs ``wrk`` and
-``nginx`` (``apt-get install -y wrk nginx``) and the ``dev`` extra. Prints a Markdown table.
+Runs are interleaved (forwarder, nginx, then nginx, forwarder, ...) and repeated ``--rounds``
+times; the table shows medians, so a burst of noise on a shared machine moves one sample, not
+the result. CPU per request is user + system time of the edge's processes (from ``/proc``)
+divided by the requests served in that run.
+
+Usage: ``python benchmarks/bench_edge.py [--workers N] [--seconds S] [--rounds R]``; needs
+``wrk`` and ``nginx`` (``apt-get install -y wrk nginx``) and the ``dev`` extra. Prints a
+Markdown table.
 """
 
 from __future__ import annotations
@@ -31,18 +39,19 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,6 +169,15 @@ def make_pki(root: Path) -> dict[str, Path]:
     for name, data in files.items():
         (root / name).write_bytes(data)
         paths[name] = root / name
+    signing = ed25519.Ed25519PrivateKey.generate()
+    paths["sign.key"] = root / "sign.key"
+    paths["sign.key"].write_bytes(
+        signing.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return paths
 
 
@@ -170,7 +188,7 @@ pid {root}/nginx.pid;
 error_log {root}/nginx-error.log error;
 events {{ worker_connections 4096; }}
 http {{
-  access_log {root}/nginx-access.log;
+  access_log {root}/nginx-access.log combined buffer=64k flush=1s;
   map $ssl_client_verify $cert_present {{ NONE 0; default 1; }}
   upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}
   server {{
@@ -311,25 +329,70 @@ def mtls_resumed(_url: str, port: int, s: Settings) -> tuple[float, int]:
 
 KEEP_ALIVE = "keep-alive (wrk, no client cert)"
 NEW_CONNECTION = "new TLS connection per request (wrk, no client cert)"
+SIGNED = "keep-alive, forwarder signing each request (--sign-key, Ed25519)"
 END_TO_END = "end to end, Flask under gunicorn (wrk keep-alive, no client cert)"
 Run = Callable[[str, int, Settings], tuple[float, int]]
-SCENARIOS: dict[str, list[tuple[str, Run]]] = {
-    "tiny": [
-        (KEEP_ALIVE, keep_alive),
-        (NEW_CONNECTION, new_connection),
-        ("mTLS full handshake per request (s_time -new, client cert)", mtls_full),
-        ("mTLS resumed session per request (s_time -reuse, client cert)", mtls_resumed),
-    ],
-    "flask": [(END_TO_END, keep_alive)],
-}
-TARGETS = {KEEP_ALIVE: 0.35, NEW_CONNECTION: 0.7, END_TO_END: 0.9}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    run: Run
+    origin: str  # "tiny" or "flask"
+    edges: tuple[str, str]  # measured against each other; the ratio is first / second
+    target: float | None = None
+
+
+SCENARIOS = (
+    Scenario(KEEP_ALIVE, keep_alive, "tiny", ("forwarder", "nginx"), 0.35),
+    Scenario(NEW_CONNECTION, new_connection, "tiny", ("forwarder", "nginx"), 0.7),
+    Scenario(
+        "mTLS full handshake per request (s_time -new, client cert)",
+        mtls_full,
+        "tiny",
+        ("forwarder", "nginx"),
+    ),
+    Scenario(
+        "mTLS resumed session per request (s_time -reuse, client cert)",
+        mtls_resumed,
+        "tiny",
+        ("forwarder", "nginx"),
+    ),
+    Scenario(SIGNED, keep_alive, "tiny", ("forwarder+sign", "forwarder")),
+    Scenario(END_TO_END, keep_alive, "flask", ("forwarder", "nginx"), 0.9),
+)
+
+
+@dataclass
+class Sample:
+    rate: float
+    cpu_us: float
+
+
+def edge_command(
+    root: Path, pki: dict[str, Path], port: int, origin: int, workers: int, sign: bool
+) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "originverify.edge",
+        "--listen", f"127.0.0.1:{port}",
+        "--upstream", f"http://127.0.0.1:{origin}",
+        "--cert", str(pki["server.pem"]), "--key", str(pki["server.key"]),
+        "--origin-secret-file", str(pki["secret.txt"]),
+        "--workers", str(workers),
+        "--access-log", str(root / f"edge-access-{port}.log"),
+    ]  # fmt: skip
+    if sign:
+        cmd += ["--sign-key", str(pki["sign.key"]), "--key-id", "bench-1"]
+    return cmd
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=1, help="workers for both edges")
-    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per edge and scenario")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--only", help="run only scenarios whose label contains this text")
     parser.add_argument("--tiny-origin", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tiny_origin:
@@ -340,107 +403,105 @@ def main() -> int:
             print(f"{tool} is missing: apt-get install -y wrk nginx openssl", file=sys.stderr)
             return 2
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    secs = args.seconds
+    scenarios = [s for s in SCENARIOS if not args.only or args.only in s.label]
+    samples: dict[tuple[str, str], list[Sample]] = {}
 
-    with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         pki = make_pki(root)
         (root / "app.py").write_text(FLASK_APP)
-        tiny_port, flask_port = free_port(), free_port()
-        results: dict[str, dict[str, tuple[float, float]]] = {}
-        settings = Settings(secs, args.connections, pki)
-
-        with (
+        settings = Settings(args.seconds, args.connections, pki)
+        origins = {"tiny": free_port(), "flask": free_port()}
+        stack.enter_context(
             process(
-                [sys.executable, __file__, "--tiny-origin", str(tiny_port)],
-                tiny_port,
+                [sys.executable, __file__, "--tiny-origin", str(origins["tiny"])],
+                origins["tiny"],
                 root / "tiny.log",
-            ),
-            process(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-w",
-                    str(args.workers),
-                    "-k",
-                    "gthread",
-                    "--threads",
-                    "8",
-                    "-b",
-                    f"127.0.0.1:{flask_port}",
-                    "--chdir",
-                    str(root),
-                    "app:app",
-                ],
-                flask_port,
-                root / "gunicorn.log",
-            ),
-        ):
-            for origin_name, origin_port in (("tiny", tiny_port), ("flask", flask_port)):
-                edge_port, nginx_port = free_port(), free_port()
-                conf = root / f"nginx-{origin_name}.conf"
-                conf.write_text(
-                    NGINX_CONF.format(
-                        workers=args.workers,
-                        root=root,
-                        origin=origin_port,
-                        port=nginx_port,
-                        cert=pki["server.pem"],
-                        key=pki["server.key"],
-                        secret=SECRET,
+            )
+        )
+        gunicorn = [
+            sys.executable, "-m", "gunicorn",
+            "-w", str(args.workers), "-k", "gthread", "--threads", "8",
+            "-b", f"127.0.0.1:{origins['flask']}",
+            "--chdir", str(root), "app:app",
+        ]  # fmt: skip
+        stack.enter_context(process(gunicorn, origins["flask"], root / "gunicorn.log"))
+        # Every edge in front of every origin, all started up front and idle between runs.
+        edges: dict[tuple[str, str], tuple[str, int, int]] = {}
+        for origin_name, origin_port in origins.items():
+            for name in ("forwarder", "forwarder+sign", "nginx"):
+                if not any(s.origin == origin_name and name in s.edges for s in scenarios):
+                    continue
+                port = free_port()
+                log = root / f"{name}-{origin_name}.log"
+                if name == "nginx":
+                    conf = root / f"nginx-{origin_name}.conf"
+                    conf.write_text(
+                        NGINX_CONF.format(
+                            workers=args.workers,
+                            root=root / f"nginx-{origin_name}",
+                            origin=origin_port,
+                            port=port,
+                            cert=pki["server.pem"],
+                            key=pki["server.key"],
+                            secret=SECRET,
+                        )
                     )
-                )
-                edge_cmd = [
-                    sys.executable, "-m", "originverify.edge",
-                    "--listen", f"127.0.0.1:{edge_port}",
-                    "--upstream", f"http://127.0.0.1:{origin_port}",
-                    "--cert", str(pki["server.pem"]), "--key", str(pki["server.key"]),
-                    "--origin-secret-file", str(pki["secret.txt"]),
-                    "--workers", str(args.workers),
-                    "--access-log", str(root / "edge-access.log"),
-                ]  # fmt: skip
-                with (
-                    process(edge_cmd, edge_port, root / "edge.log", cwd=REPO) as edge_proc,
-                    process(
-                        [nginx, "-c", str(conf), "-p", str(root)], nginx_port, root / "nginx.log"
-                    ) as nginx_proc,
-                ):
-                    edges = {
-                        "forwarder": (f"https://127.0.0.1:{edge_port}/", edge_port, edge_proc.pid),
-                        "nginx": (f"https://127.0.0.1:{nginx_port}/", nginx_port, nginx_proc.pid),
-                    }
-                    for url, _, _ in edges.values():  # warm-up: caches, pools, page faults
-                        wrk(url, 1, args.connections)
-                    for label, run in SCENARIOS[origin_name]:
-                        row: dict[str, tuple[float, float]] = {}
-                        for name, (url, port, pid) in edges.items():
-                            before = cpu_seconds(pid)
-                            rate, count = run(url, port, settings)
-                            cpu_us = (cpu_seconds(pid) - before) / max(count, 1) * 1e6
-                            row[name] = (rate, cpu_us)
-                        results[label] = row
-                        print(f"  {label}: {row}", file=sys.stderr, flush=True)
+                    (root / f"nginx-{origin_name}").mkdir()
+                    cmd = [nginx, "-c", str(conf), "-p", str(root / f"nginx-{origin_name}")]
+                    proc = stack.enter_context(process(cmd, port, log))
+                else:
+                    cmd = edge_command(
+                        root, pki, port, origin_port, args.workers, name == "forwarder+sign"
+                    )
+                    proc = stack.enter_context(process(cmd, port, log, cwd=REPO))
+                url = f"https://127.0.0.1:{port}/"
+                wrk(url, 1, args.connections)  # warm-up: caches, pools, page faults
+                edges[(name, origin_name)] = (url, port, proc.pid)
+
+        for scenario in scenarios:
+            for round_ in range(args.rounds):
+                # Alternate who goes first, so a slow phase of the machine hits both sides.
+                order = scenario.edges if round_ % 2 == 0 else scenario.edges[::-1]
+                for name in order:
+                    url, port, pid = edges[(name, scenario.origin)]
+                    before = cpu_seconds(pid)
+                    rate, count = scenario.run(url, port, settings)
+                    cpu_us = (cpu_seconds(pid) - before) / max(count, 1) * 1e6
+                    samples.setdefault((scenario.label, name), []).append(Sample(rate, cpu_us))
+                    print(
+                        f"  {scenario.label} [{name}] round {round_ + 1}: "
+                        f"{rate:.0f} req/s, {cpu_us:.0f} µs CPU/req",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
     print(
         f"\nworkers per edge: {args.workers}, wrk: 1 thread, {args.connections} connections, "
-        f"{secs} s per run, CPUs: {os.cpu_count()}\n"
+        f"{args.seconds} s per run, medians of {args.rounds} interleaved runs, "
+        f"CPUs: {os.cpu_count()}\n"
     )
-    print(
-        "| scenario | forwarder req/s | nginx req/s | forwarder/nginx | target "
-        "| forwarder CPU µs/req | nginx CPU µs/req |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for label, row in results.items():
-        (edge_rate, edge_cpu), (nginx_rate, nginx_cpu) = row["forwarder"], row["nginx"]
-        ratio = edge_rate / nginx_rate if nginx_rate else float("nan")
-        target = TARGETS.get(label)
+    print("| scenario | A | A req/s | B | B req/s | A/B | target | A CPU µs/req | B CPU µs/req |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+    for scenario in scenarios:
+        (a, b) = scenario.edges
+        a_rate, a_cpu = _medians(samples[(scenario.label, a)])
+        b_rate, b_cpu = _medians(samples[(scenario.label, b)])
+        ratio = a_rate / b_rate if b_rate else float("nan")
+        target = scenario.target
         mark = "" if target is None else f"≥ {target} {'met' if ratio >= target else 'MISSED'}"
         print(
-            f"| {label} | {edge_rate:.0f} | {nginx_rate:.0f} | {ratio:.2f} | {mark} "
-            f"| {edge_cpu:.0f} | {nginx_cpu:.0f} |"
+            f"| {scenario.label} | {a} | {a_rate:.0f} | {b} | {b_rate:.0f} | {ratio:.2f} "
+            f"| {mark} | {a_cpu:.0f} | {b_cpu:.0f} |"
         )
+        spread = [f"{x.rate:.0f}" for x in samples[(scenario.label, a)]]
+        other = [f"{x.rate:.0f}" for x in samples[(scenario.label, b)]]
+        print(f"<!-- {scenario.label}: {a} {spread} / {b} {other} -->")
     return 0
+
+
+def _medians(runs: list[Sample]) -> tuple[float, float]:
+    return statistics.median(r.rate for r in runs), statistics.median(r.cpu_us for r in runs)
 
 
 if __name__ == "__main__":

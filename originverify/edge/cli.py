@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from originverify.edge.config import (
     ConfigError,
@@ -27,6 +27,9 @@ from originverify.edge.config import (
     parse_upstream,
 )
 from originverify.edge.styles import Style
+
+if TYPE_CHECKING:  # pragma: no cover
+    from originverify.signatures import EnvelopeSigner
 
 _DEST_PREFIX = "edge_"  # keeps our options apart from the main CLI's in a shared Namespace
 
@@ -86,6 +89,15 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
     _Option("origin-secret-env", str, None, "environment variable holding the edge secret"),
     _Option("origin-secret-header", str, "X-Origin-Verify", "header name for the edge secret"),
+    _Option(
+        "sign-key",
+        str,
+        None,
+        "sign every forwarded request (RFC 9421 signed envelope) with this Ed25519 private key "
+        "or hmac-sha256 secret file, as `originverify keygen` writes them",
+        path=True,
+    ),
+    _Option("key-id", str, None, "key id the origin knows the --sign-key key by"),
     _Option(
         "underscore-headers",
         str,
@@ -157,6 +169,8 @@ def _dest(name: str) -> str:
 def _metavar(opt: _Option) -> str:
     if opt.kind is _positive_float:
         return "SECONDS"
+    if opt.name == "key-id":
+        return "ID"
     return opt.name.split("-")[-1].upper()
 
 
@@ -253,13 +267,30 @@ def build_config(args: argparse.Namespace) -> tuple[EdgeConfig, str]:
         workers=values["workers"],
         access_log=values["access-log"],
         limits=limits,
+        sign_key=path("sign-key"),
+        key_id=values["key-id"],
     )
     return config, values["log-level"]
+
+
+def load_signer(config: EdgeConfig) -> EnvelopeSigner | None:
+    """The request signer, built once at start-up (before workers fork); None if not signing."""
+    if config.sign_key is None or config.key_id is None:
+        return None
+    # Imported here: the signed envelope needs the "signed" extra (http-message-signatures).
+    from originverify.errors import ConfigurationError
+    from originverify.signatures import EnvelopeSigner
+
+    try:
+        return EnvelopeSigner.from_file(config.sign_key, config.key_id)
+    except ConfigurationError as exc:
+        raise ConfigError(f"--sign-key: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         config, log_level = build_config(args)
+        signer = load_signer(config)
     except ConfigError as exc:
         print(f"originverify edge: {exc}", file=sys.stderr)
         return 2
@@ -274,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
     from originverify.edge.serve import serve
 
     try:
-        return serve(config)
+        return serve(config, signer)
     except OSError as exc:
         print(f"originverify edge: {exc}", file=sys.stderr)
         return 1

@@ -68,6 +68,9 @@ class EdgeConfig:
     workers: int = 1
     access_log: str = "-"
     limits: Limits = Limits()
+    # Signed envelope (RFC 9421): the edge's private key (or HMAC secret) file and its key id.
+    sign_key: Path | None = None
+    key_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode is Mode.PASSTHROUGH and self.client_ca is not None:
@@ -85,6 +88,8 @@ class EdgeConfig:
             raise ConfigError(f"invalid header name {self.origin_secret_header!r}")
         if self.workers < 1:
             raise ConfigError("--workers must be at least 1")
+        if (self.sign_key is None) != (self.key_id is None):
+            raise ConfigError("--sign-key and --key-id go together (the key id names the key)")
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

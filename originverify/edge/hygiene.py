@@ -10,7 +10,7 @@ fold them the same way (CVE-2015-0219, CVE-2026-39858).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from originverify.edge.config import UnderscorePolicy
 from originverify.edge.styles import OWNED_NAMES, OWNED_PREFIXES
@@ -28,9 +28,14 @@ HOP_BY_HOP: frozenset[bytes] = frozenset(
         b"proxy-connection",
     }
 )
-# The edge answers ``Expect: 100-continue`` itself once the upstream is reachable.
-_EDGE_CONSUMED: frozenset[bytes] = frozenset({b"expect"})
 _APPENDED: frozenset[bytes] = frozenset({b"x-forwarded-for", b"forwarded"})
+# The signed envelope (RFC 9421) the edge writes when it signs; never the client's.
+SIGNATURE_NAMES: frozenset[bytes] = frozenset({b"signature", b"signature-input"})
+
+# What a header name means to the edge, decided once per distinct spelling (see ``_Kinds``).
+KEEP, DROP, ALIAS, CONNECTION, HOST, TRANSFER_ENCODING, EXPECT, XFF, FORWARDED, LENGTH = range(10)
+# Distinct spellings remembered per worker; names beyond that are classified every time.
+_MAX_REMEMBERED = 4096
 
 
 class RejectedRequest(Exception):
@@ -49,10 +54,12 @@ class HeaderPolicy:
     owned: frozenset[bytes]
     owned_prefixes: tuple[bytes, ...]
     underscore: UnderscorePolicy = UnderscorePolicy.REJECT
+    # Raw spelling -> kind, filled as names are seen (clients repeat the same few names).
+    _kinds: dict[bytes, int] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_edge(cls, secret_header: str, underscore: UnderscorePolicy) -> HeaderPolicy:
-        owned = {n.encode("ascii") for n in OWNED_NAMES}
+        owned = {n.encode("ascii") for n in OWNED_NAMES} | SIGNATURE_NAMES
         owned |= {secret_header.lower().encode("ascii"), b"x-forwarded-proto"}
         prefixes = tuple(p.encode("ascii") for p in OWNED_PREFIXES)
         return cls(frozenset(owned), prefixes, underscore)
@@ -64,73 +71,117 @@ class HeaderPolicy:
         """Owned, appended-to, or any ``X-Forwarded-*`` name a backend may trust."""
         return self.owns(name) or name in _APPENDED or name.startswith(b"x-forwarded-")
 
+    def kind(self, raw_name: bytes) -> int:
+        """What a request header of this spelling is to the edge (memoised)."""
+        kind = self._kinds.get(raw_name)
+        if kind is None:
+            kind = self._classify(raw_name.lower())
+            if len(self._kinds) < _MAX_REMEMBERED:
+                self._kinds[raw_name] = kind
+        return kind
 
-@dataclass
+    def _classify(self, name: bytes) -> int:
+        if b"_" in name and self.protects(name.replace(b"_", b"-")):
+            return ALIAS
+        special = _REQUEST_KINDS.get(name)
+        if special is not None:
+            return special
+        if name in HOP_BY_HOP or name.startswith(b"proxy-") or self.owns(name):
+            return DROP
+        return KEEP
+
+
+_REQUEST_KINDS: dict[bytes, int] = {
+    b"connection": CONNECTION,
+    b"host": HOST,
+    b"transfer-encoding": TRANSFER_ENCODING,
+    b"expect": EXPECT,
+    b"x-forwarded-for": XFF,
+    b"forwarded": FORWARDED,
+    b"content-length": LENGTH,
+}
+
+
+@dataclass(slots=True)
 class Sanitized:
     """The surviving headers, plus what the edge learnt from the removed ones."""
 
-    headers: RawHeaders
-    forwarded_for: list[bytes]
-    forwarded: list[bytes]
+    headers: RawHeaders = field(default_factory=list)
+    forwarded_for: list[bytes] = field(default_factory=list)
+    forwarded: list[bytes] = field(default_factory=list)
     chunked: bool = False
     content_length: int | None = None
-    has_host: bool = False
+    host: bytes | None = None
+    expect_continue: bool = False
+
+    @property
+    def has_host(self) -> bool:
+        return self.host is not None
 
 
-def _connection_tokens(headers: RawHeaders) -> set[bytes]:
+def _connection_tokens(values: list[bytes]) -> set[bytes]:
     tokens: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    for value in values:
+        tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
     return tokens
-
-
-def _dropped(name: bytes, tokens: set[bytes], policy: HeaderPolicy) -> bool:
-    """Hop-by-hop (fixed or named in Connection), consumed by the edge, or the edge's own."""
-    return (
-        name in HOP_BY_HOP
-        or name in tokens
-        or name.startswith(b"proxy-")
-        or name in _EDGE_CONSUMED
-        or policy.owns(name)
-    )
 
 
 def sanitize_request(headers: RawHeaders, policy: HeaderPolicy) -> Sanitized:
     """Client headers minus hop-by-hop, forged and aliased names; raises ``RejectedRequest``.
 
-    ``headers`` come from h11's parser, so names and values are already syntactically valid
-    and Content-Length is a single decimal number.
+    ``headers`` come from llhttp, so names are tokens, values hold no control characters, and
+    Content-Length is a single decimal number (llhttp also refuses it next to
+    Transfer-Encoding); this function adds the rules llhttp leaves to the caller.
     """
-    tokens = _connection_tokens(headers)
-    for token in tokens:
-        if policy.protects(token.replace(b"_", b"-")):
-            raise RejectedRequest(400, f"Connection names protected header {token.decode()!r}")
-    out = Sanitized([], [], [])
+    out = Sanitized()
     kept = out.headers
+    connection: list[bytes] | None = None
     for raw_name, value in headers:
-        name = raw_name.lower()
-        if b"_" in name and policy.protects(name.replace(b"_", b"-")):
-            if policy.underscore is UnderscorePolicy.REJECT:
-                raise RejectedRequest(400, f"underscore alias of a protected header: {name!r}")
-            continue
-        if name == b"transfer-encoding":
-            out.chunked = True  # h11 accepts "chunked" only; the edge re-frames the body
-        elif _dropped(name, tokens, policy):
-            continue
-        elif name == b"x-forwarded-for":
-            out.forwarded_for.append(value)
-        elif name == b"forwarded":
-            out.forwarded.append(value)
-        else:
-            if name == b"content-length":
-                out.content_length = int(value)
-            elif name == b"host":
-                out.has_host = True
+        kind = policy.kind(raw_name)
+        if kind == KEEP:
             kept.append((raw_name, value))
+        elif kind == DROP:
+            continue
+        elif kind == HOST:
+            if out.host is not None:
+                raise RejectedRequest(400, "more than one Host header")
+            out.host = value
+            kept.append((raw_name, value))
+        elif kind == ALIAS:
+            if policy.underscore is UnderscorePolicy.REJECT:
+                name = raw_name.lower()
+                raise RejectedRequest(400, f"underscore alias of a protected header: {name!r}")
+        elif kind == CONNECTION:
+            connection = [value] if connection is None else [*connection, value]
+        elif kind == LENGTH:
+            out.content_length = int(value)
+            kept.append((raw_name, value))
+        elif kind == XFF:
+            out.forwarded_for.append(value)
+        elif kind == FORWARDED:
+            out.forwarded.append(value)
+        elif kind == TRANSFER_ENCODING:
+            # The edge re-frames the body: only a plain "chunked" can be re-framed faithfully.
+            if value.lower() != b"chunked":
+                raise RejectedRequest(501, f"unsupported Transfer-Encoding {value[:40]!r}")
+            out.chunked = True
+        elif kind == EXPECT:
+            out.expect_continue = value.lower() == b"100-continue"
     if out.chunked and out.content_length is not None:
         # Both framings at once is the classic smuggling set-up; refuse rather than pick.
         raise RejectedRequest(400, "both Transfer-Encoding and Content-Length")
+    if connection is not None:
+        # Checked after the loop (Connection may come after the headers it names); Host and
+        # the framing headers are never dropped by name.
+        tokens = _connection_tokens(connection)
+        for token in tokens:
+            if policy.protects(token.replace(b"_", b"-")):
+                raise RejectedRequest(400, f"Connection names protected header {token.decode()!r}")
+        out.headers = [
+            (name, value)
+            for name, value in kept
+            if name.lower() not in tokens or policy.kind(name) != KEEP
+        ]
     return out
 
 
@@ -157,13 +208,96 @@ def edge_headers(
     return out
 
 
+@dataclass(slots=True)
+class ResponseHead:
+    """Upstream response headers minus hop-by-hop ones, and how the upstream framed the body."""
+
+    headers: RawHeaders
+    content_length: bool = False
+    transfer_encoding: bytes | None = None
+
+
+def sanitize_response_head(headers: RawHeaders) -> ResponseHead:
+    """Upstream response headers minus hop-by-hop ones; the edge re-frames the body itself."""
+    out = ResponseHead([])
+    kept = out.headers
+    connection: list[bytes] | None = None
+    for raw, value in headers:
+        kind = _response_kind(raw)
+        if kind == KEEP:
+            kept.append((raw, value))
+        elif kind == LENGTH:
+            out.content_length = True
+            kept.append((raw, value))
+        elif kind == TRANSFER_ENCODING:
+            out.transfer_encoding = value.lower()
+        elif kind == CONNECTION:
+            connection = [value] if connection is None else [*connection, value]
+    if connection is not None:
+        tokens = _connection_tokens(connection)
+        out.headers = [(n, v) for n, v in kept if n.lower() not in tokens]
+    return out
+
+
+_RESPONSE_KINDS: dict[bytes, int] = {}
+
+
+def _response_kind(raw_name: bytes) -> int:
+    kind = _RESPONSE_KINDS.get(raw_name)
+    if kind is None:
+        name = raw_name.lower()
+        if name == b"content-length":
+            kind = LENGTH
+        elif name == b"transfer-encoding":
+            kind = TRANSFER_ENCODING
+        elif name == b"connection":
+            kind = CONNECTION
+        elif name in HOP_BY_HOP or name.startswith(b"proxy-"):
+            kind = DROP
+        else:
+            kind = KEEP
+        if len(_RESPONSE_KINDS) < _MAX_REMEMBERED:
+            _RESPONSE_KINDS[raw_name] = kind
+    return kind
+
+
 def sanitize_response(headers: RawHeaders) -> RawHeaders:
-    """Upstream response headers minus hop-by-hop ones; h11 re-frames the body itself."""
-    tokens = _connection_tokens(headers)
-    return [
-        (raw, value)
-        for raw, value in headers
-        if (name := raw.lower()) not in HOP_BY_HOP
-        and name not in tokens
-        and not name.startswith(b"proxy-")
-    ]
+    """Upstream response headers minus hop-by-hop ones."""
+    return sanitize_response_head(headers).headers
+
+
+class EdgeHeaders:
+    """What the edge adds to every request of one TLS connection, serialised once.
+
+    ``signed`` is what a signing edge covers (its secret and the certificate headers, never
+    the X-Forwarded-* family); ``block`` the header lines that go last on the wire.
+    """
+
+    __slots__ = ("_default", "_tail", "node", "peer", "signed")
+
+    def __init__(
+        self,
+        peer_ip: str,
+        secret: tuple[bytes, bytes] | None,
+        cert_headers: Iterable[tuple[bytes, bytes]],
+    ) -> None:
+        self.peer = peer_ip.encode()
+        self.node = b"for=" + forwarded_node(peer_ip) + b";proto=https"
+        self.signed: RawHeaders = ([secret] if secret is not None else []) + list(cert_headers)
+        self._tail = b"".join([b"%s: %s\r\n" % pair for pair in self.signed])
+        self._default = (
+            b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\nForwarded: %s\r\n%s"
+            % (self.peer, self.node, self._tail)
+        )
+
+    def block(self, sanitized: Sanitized) -> bytes:
+        """X-Forwarded-For, X-Forwarded-Proto, Forwarded, the secret, the certificate headers."""
+        if not sanitized.forwarded_for and not sanitized.forwarded:
+            return self._default
+        xff = b", ".join([*sanitized.forwarded_for, self.peer])
+        fwd = b", ".join([*sanitized.forwarded, self.node])
+        return b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\nForwarded: %s\r\n%s" % (
+            xff,
+            fwd,
+            self._tail,
+        )

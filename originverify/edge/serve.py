@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import select
@@ -18,6 +19,7 @@ import signal
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
 
@@ -25,6 +27,9 @@ from originverify.edge.accesslog import AccessLog
 from originverify.edge.config import Address, EdgeConfig
 from originverify.edge.proxy import EdgeServer
 from originverify.edge.tls import build_context
+
+if TYPE_CHECKING:  # pragma: no cover
+    from originverify.signatures import EnvelopeSigner
 
 log = logging.getLogger("originverify.edge")
 
@@ -55,28 +60,37 @@ def bind(address: Address, *, listen: bool = True) -> socket.socket:
     return sock
 
 
-def serve(config: EdgeConfig) -> int:
-    """Serve until SIGTERM or SIGINT, then drain; returns the process exit status."""
+def serve(config: EdgeConfig, signer: EnvelopeSigner | None = None) -> int:
+    """Serve until SIGTERM or SIGINT, then drain; returns the process exit status.
+
+    ``signer`` (built once at start-up, see ``cli.load_signer``) signs every forwarded request.
+    """
     # Built before forking so a bad certificate or key fails once, loudly, in the parent.
     ctx = build_context(config.mode, config.cert, config.key, config.client_ca)
     if config.workers == 1:
         sock = bind(config.listen)
-        _announce(config, Address(config.listen.host, sock.getsockname()[1]))
-        return asyncio.run(_worker(config, ctx, sock, ready_fd=None))
-    return _supervise(config, ctx)
+        _announce(config, Address(config.listen.host, sock.getsockname()[1]), signer)
+        return asyncio.run(_worker(config, ctx, signer, sock, ready_fd=None))
+    return _supervise(config, ctx, signer)
 
 
-def _announce(config: EdgeConfig, address: Address) -> None:
+def _announce(config: EdgeConfig, address: Address, signer: EnvelopeSigner | None) -> None:
+    signing = f", signing as {signer.key_id} ({signer.algorithm})" if signer else ""
     print(
         f"originverify edge: listening on https://{address} -> http://{config.upstream} "
-        f"(mode={config.mode.value}, style={config.style.value}, workers={config.workers})",
+        f"(mode={config.mode.value}, style={config.style.value}, workers={config.workers}"
+        f"{signing})",
         file=sys.stderr,
         flush=True,
     )
 
 
 async def _worker(
-    config: EdgeConfig, ctx: SSL.Context, sock: socket.socket, ready_fd: int | None
+    config: EdgeConfig,
+    ctx: SSL.Context,
+    signer: EnvelopeSigner | None,
+    sock: socket.socket,
+    ready_fd: int | None,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -89,8 +103,12 @@ async def _worker(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     access_log = AccessLog.open(config.access_log)
-    edge = EdgeServer(config, ctx, access_log)
-    server = await asyncio.start_server(edge.handle, sock=sock, backlog=_BACKLOG)
+    edge = EdgeServer(config, ctx, access_log, signer)
+    server = await loop.create_server(edge.protocol, sock=sock, backlog=_BACKLOG)
+    # Everything alive now lives as long as the worker: keep it out of the cyclic garbage
+    # collector's full passes, which otherwise walk it again and again under load.
+    gc.collect()
+    gc.freeze()
     if ready_fd is not None:
         os.write(ready_fd, b".")
         os.close(ready_fd)
@@ -112,7 +130,13 @@ async def _worker(
     return 0
 
 
-def _spawn(config: EdgeConfig, ctx: SSL.Context, address: Address, ready_fd: int) -> int:
+def _spawn(
+    config: EdgeConfig,
+    ctx: SSL.Context,
+    signer: EnvelopeSigner | None,
+    address: Address,
+    ready_fd: int,
+) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -120,7 +144,7 @@ def _spawn(config: EdgeConfig, ctx: SSL.Context, address: Address, ready_fd: int
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        status = asyncio.run(_worker(config, ctx, bind(address), ready_fd))
+        status = asyncio.run(_worker(config, ctx, signer, bind(address), ready_fd))
     except BaseException:
         log.exception("worker %d failed", os.getpid())
     finally:
@@ -129,7 +153,7 @@ def _spawn(config: EdgeConfig, ctx: SSL.Context, address: Address, ready_fd: int
         os._exit(status)
 
 
-def _supervise(config: EdgeConfig, ctx: SSL.Context) -> int:
+def _supervise(config: EdgeConfig, ctx: SSL.Context, signer: EnvelopeSigner | None) -> int:
     # Bound but not listening: it fixes the port (also for port 0) without taking connections.
     probe = bind(config.listen, listen=False)
     address = Address(config.listen.host, probe.getsockname()[1])
@@ -146,7 +170,7 @@ def _supervise(config: EdgeConfig, ctx: SSL.Context) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for _ in range(config.workers):
-        children.add(_spawn(config, ctx, address, ready_w))
+        children.add(_spawn(config, ctx, signer, address, ready_w))
     ready = 0
     deadline = time.monotonic() + 30
     while ready < config.workers and time.monotonic() < deadline and not stopping:
@@ -160,7 +184,7 @@ def _supervise(config: EdgeConfig, ctx: SSL.Context) -> int:
         log.error("only %d of %d workers started", ready, config.workers)
         forward(signal.SIGTERM, None)
     else:
-        _announce(config, address)
+        _announce(config, address, signer)
 
     status = 0
     respawns: list[float] = []
@@ -184,7 +208,7 @@ def _supervise(config: EdgeConfig, ctx: SSL.Context) -> int:
             forward(signal.SIGTERM, None)
             continue
         log.warning("worker %d exited with %d; starting a new one", pid, code)
-        children.add(_spawn(config, ctx, address, ready_w))
+        children.add(_spawn(config, ctx, signer, address, ready_w))
     os.close(ready_r)
     os.close(ready_w)
     return status

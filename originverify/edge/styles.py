@@ -221,7 +221,7 @@ OWNED_PREFIXES: tuple[str, ...] = ("cloudfront-viewer-cert-", "x-amzn-mtls-")
 
 
 # Visible ASCII with inner spaces: valid for every HTTP parser, and what makes it safe for the
-# proxy to skip h11's per-request re-validation of these values.
+# proxy to serialise these values with plain byte joins, without per-request re-validation.
 _SAFE_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 
 

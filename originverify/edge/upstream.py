@@ -1,74 +1,123 @@
-"""Keep-alive connections to the origin, one h11 client state machine each."""
+"""Keep-alive connections to the origin: a small protocol each, and a per-worker pool."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-import h11
 
 from originverify.edge.config import Address
+from originverify.edge.flow import Waitable
+from originverify.edge.http1 import MessageReader, response_reader
 
-_READ_SIZE = 65536
 # Response heads from our own origin; generous, but still a bound.
 _MAX_RESPONSE_HEAD = 65536
+# Bytes read from the origin and not yet relayed before the socket stops being read.
+_MAX_BUFFERED = 262144
+_WRITE_HIGH_WATER = 262144
 
 
 class UpstreamError(Exception):
     """The origin could not be reached or broke the exchange (answered as 502)."""
 
 
-class UpstreamConnection:
-    __slots__ = ("_pending", "bytes_in", "h11", "reader", "reused", "writer")
+class UpstreamConnection(Waitable):
+    """One plain-HTTP connection to the origin; its response parser lives as long as it does.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_RESPONSE_HEAD)
+    Bytes are parsed as they arrive, and the waiting handler is woken only when there is
+    something to act on: a response head with body bytes or its end (or, for a HEAD request,
+    the head alone), an error, EOF. An origin that writes head and body separately then costs
+    one wake-up, not two.
+    """
+
+    transport: asyncio.Transport
+
+    def __init__(self) -> None:
+        self.reader: MessageReader = response_reader(_MAX_RESPONSE_HEAD)
         self.reused = False
         self.bytes_in = 0
-        self._pending: list[bytes] = []
+        self.closed = False
+        self.eof = False
+        self.head_only = False  # the request was HEAD: the response ends with its head
+        self._buffered = 0
+        self._reading_paused = False
+        self._writing_paused = False
 
-    def queue(self, event: Any) -> None:
-        """Serialise now, write on ``flush``: a head and a short body leave in one send."""
-        data = self.h11.send(event)
-        if data:
-            self._pending.append(data)
+    # -- asyncio.Protocol ---------------------------------------------------------------------
 
-    async def flush(self) -> None:
-        if self._pending:
-            self.writer.write(b"".join(self._pending))
-            self._pending.clear()
-        await self.writer.drain()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._init_waiting(asyncio.get_running_loop())
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
 
-    async def next_event(self, timeout: float) -> Any:
-        """Next h11 event from the origin; a silent origin raises ``TimeoutError``."""
-        event = self.h11.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        return await self.wait_event(timeout)
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self._buffered += len(data)
+        reader = self.reader
+        reader.feed(data)
+        if self._buffered > _MAX_BUFFERED and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        if self._waiter is None:
+            return  # nobody waits (the proxy is busy writing): it looks before waiting
+        messages = reader.messages
+        if messages:
+            first = messages[0]
+            if first.complete or first.body or self.head_only:
+                self._wake()
+        elif reader.error is not None or reader.upgraded:
+            self._wake()
 
-    async def wait_event(self, timeout: float) -> Any:
-        """Like ``next_event`` for a caller that has just been told NEED_DATA."""
-        conn = self.h11
-        async with asyncio.timeout(timeout):
-            while True:
-                data = await self.reader.read(_READ_SIZE)
-                self.bytes_in += len(data)
-                conn.receive_data(data)
-                event = conn.next_event()
-                if event is not h11.NEED_DATA:
-                    return event
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # the origin is done with this connection: close it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.eof = True
+        self._writing_paused = False
+        self._stop_timer()
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake()
+
+    # -- for the proxy ------------------------------------------------------------------------
+
+    def taken(self) -> None:
+        """The proxy took the body bytes parsed so far: read from the origin again."""
+        self._buffered = 0
+        if self._reading_paused and not self.closed:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self.closed or self.transport.is_closing():
+            raise OSError("upstream connection closed")
+        self.transport.write(data)
 
     @property
-    def reusable(self) -> bool:
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+    def writing_paused(self) -> bool:
+        return self._writing_paused
+
+    async def drain(self) -> None:
+        while self._writing_paused:
+            await self.wait()
+        if self.closed:
+            raise OSError("upstream connection closed")
 
     def idle_and_open(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
+        """Nothing arrived while it sat in the pool, and the origin has not closed it."""
+        return not self.closed and not self.eof and self.bytes_in == 0
 
     def close(self) -> None:
-        self.writer.close()
+        self._stop_timer()
+        if not self.closed:
+            self.transport.close()
 
 
 class UpstreamPool:
@@ -80,26 +129,36 @@ class UpstreamPool:
         self._size = size
         self._idle: list[UpstreamConnection] = []
 
-    async def acquire(self) -> UpstreamConnection:
+    def take(self) -> UpstreamConnection | None:
+        """An idle pooled connection, or None (then ``connect``)."""
         while self._idle:
             conn = self._idle.pop()
             if conn.idle_and_open():
                 conn.reused = True
                 return conn
             conn.close()
+        return None
+
+    async def acquire(self) -> UpstreamConnection:
+        return self.take() or await self.connect()
+
+    async def connect(self) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                reader, writer = await asyncio.open_connection(
-                    self._address.host, self._address.port
+                _, conn = await loop.create_connection(
+                    UpstreamConnection, self._address.host, self._address.port
                 )
         except OSError as exc:
             raise UpstreamError(f"connect to {self._address}: {exc.strerror or exc}") from None
-        return UpstreamConnection(reader, writer)
+        return conn
 
     def release(self, conn: UpstreamConnection) -> None:
-        if conn.reusable and len(self._idle) < self._size and conn.idle_and_open():
-            conn.h11.start_next_cycle()
-            conn.bytes_in = 0
+        """Back to the pool if the exchange ended cleanly (the caller checked), else closed."""
+        conn.bytes_in = 0
+        conn.head_only = False
+        conn.deadline = None
+        if len(self._idle) < self._size and conn.idle_and_open():
             self._idle.append(conn)
         else:
             conn.close()

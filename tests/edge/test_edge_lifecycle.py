@@ -19,7 +19,7 @@ from tests.edge.edgekit import (
     EDGE_SECRET,
     REPO,
     EdgeProcess,
-    H11Client,
+    KeepAliveClient,
     Origin,
     Pki,
     client_context,
@@ -40,7 +40,7 @@ def test_sigterm_drains_an_in_flight_request(
     pki: Pki, origin: Origin, start_edge: StartEdge
 ) -> None:
     edge = start_edge()
-    idle = H11Client(edge.port, client_context(pki))  # an idle keep-alive connection
+    idle = KeepAliveClient(edge.port, client_context(pki))  # an idle keep-alive connection
     assert idle.request("GET", "/echo")[0].status_code == 200
     result: dict[str, object] = {}
 
@@ -113,7 +113,7 @@ def test_workers_share_the_port(pki: Pki, start_edge: StartEdge) -> None:
     workers = _children(edge.proc.pid)
     assert len(workers) == 2
     baseline = {pid: _socket_count(pid) for pid in workers}
-    clients = [H11Client(edge.port, client_context(pki)) for _ in range(16)]
+    clients = [KeepAliveClient(edge.port, client_context(pki)) for _ in range(16)]
     try:
         for client in clients:
             assert client.request("GET", "/echo")[0].status_code == 200

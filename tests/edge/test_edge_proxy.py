@@ -17,7 +17,7 @@ import pytest
 from tests.edge.conftest import StartEdge
 from tests.edge.edgekit import (
     EdgeProcess,
-    H11Client,
+    KeepAliveClient,
     Origin,
     Pki,
     client_context,
@@ -89,7 +89,7 @@ def test_slowloris_client_times_out(pki: Pki, passthrough: EdgeProcess) -> None:
 def test_keep_alive_reuses_both_connections(
     pki: Pki, origin: Origin, passthrough: EdgeProcess
 ) -> None:
-    client = H11Client(passthrough.port, client_context(pki))
+    client = KeepAliveClient(passthrough.port, client_context(pki))
     try:
         ports = []
         for i in range(6):
