@@ -72,6 +72,7 @@ def big_crl(ca: CertificateAuthority, entries: int, keep_out: int) -> bytes:
         last_update=now - timedelta(hours=1),
         next_update=now + timedelta(days=7),
         revoked_certificates=revoked,
+        extensions=[x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(1))],
     ).sign(ca.key, hashes.SHA256())  # type: ignore[arg-type]
     return crl.public_bytes(Encoding.DER)
 
