@@ -10,7 +10,7 @@ from .cache import ResultCache
 from .errors import ConfigurationError, OriginVerifyError, Reason, VerificationError
 from .formats import CertificateFormat, EdgeClaims, ForwardedCertificate, Limits
 from .headers import HeaderList, Headers, MappingHeaders, WSGIHeaders, as_headers
-from .identity import ClientIdentity
+from .identity import ANONYMOUS, AnonymousClient, ClientIdentity
 from .rules import Rules
 from .settings import build_verifier
 from .source import (
@@ -29,7 +29,9 @@ from .verify import ValidationPolicy
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANONYMOUS",
     "AllOf",
+    "AnonymousClient",
     "AnyOf",
     "CertificateFormat",
     "ClientIdentity",

@@ -15,7 +15,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -218,3 +218,42 @@ class ClientIdentity:
             "checks": list(self.checks),
             "edge_verified": self.edge_verified,
         }
+
+
+class AnonymousClient:
+    """No verified client certificate (``optional``/``report_only`` mode), like Flask-Login's
+    ``AnonymousUserMixin`` and Django's ``AnonymousUser``: falsy, ``is_authenticated``
+    False, every identity field empty. Shared by the framework adapters."""
+
+    __slots__ = ()
+
+    is_authenticated: Final = False
+    is_anonymous: Final = True
+    subject: Final = None
+    common_name: Final = None
+    issuer: Final = None
+    spiffe_id: Final = None
+    fingerprint_sha256: Final = None
+    serial_hex: Final = None
+    dns_names: Final[tuple[str, ...]] = ()
+    uris: Final[tuple[str, ...]] = ()
+    emails: Final[tuple[str, ...]] = ()
+    ip_addresses: Final[tuple[IPAddress, ...]] = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AnonymousClient)
+
+    def __hash__(self) -> int:
+        return hash(AnonymousClient)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"anonymous": True}
+
+
+ANONYMOUS: Final = AnonymousClient()

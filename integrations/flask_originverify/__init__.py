@@ -7,6 +7,8 @@ docs/flask.md.
 
 from __future__ import annotations
 
+from originverify import ANONYMOUS, AnonymousClient
+
 from .errors import (
     ClientCertificateError,
     ClientCertificateMalformed,
@@ -14,10 +16,8 @@ from .errors import (
     ClientCertificateRequired,
 )
 from .extension import (
-    ANONYMOUS,
     FLASK_KEYS,
     PREFIX,
-    AnonymousClient,
     CurrentClient,
     OriginVerify,
     Requirement,

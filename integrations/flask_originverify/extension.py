@@ -26,6 +26,8 @@ from flask import Flask, current_app, g, request
 from werkzeug.local import LocalProxy
 
 from originverify import (
+    ANONYMOUS,
+    AnonymousClient,
     ClientIdentity,
     ConfigurationError,
     Mode,
@@ -80,34 +82,6 @@ class ViewPolicy:
     requirement: Requirement
     rules: Rules | None = None
 
-
-class AnonymousClient:
-    """``current_client`` when no certificate was presented (like Flask-Login's
-    ``AnonymousUserMixin``): falsy, ``is_authenticated`` False, identity fields empty."""
-
-    is_authenticated: Final = False
-    is_anonymous: Final = True
-    subject: Final = None
-    common_name: Final = None
-    issuer: Final = None
-    spiffe_id: Final = None
-    fingerprint_sha256: Final = None
-    serial_hex: Final = None
-    dns_names: Final[tuple[str, ...]] = ()
-    uris: Final[tuple[str, ...]] = ()
-    emails: Final[tuple[str, ...]] = ()
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "<AnonymousClient>"
-
-    def as_dict(self) -> dict[str, object]:
-        return {"anonymous": True}
-
-
-ANONYMOUS: Final = AnonymousClient()
 
 CurrentClient = ClientIdentity | AnonymousClient
 
