@@ -64,6 +64,8 @@ class ClientIdentity:
 
     __slots__ = (
         "_cn",
+        "_der",
+        "_fingerprint",
         "_issuer",
         "_sans",
         "_subject",
@@ -72,7 +74,6 @@ class ClientIdentity:
         "checks",
         "claims",
         "edge_verified",
-        "fingerprint_sha256",
     )
 
     is_authenticated = True
@@ -87,7 +88,6 @@ class ClientIdentity:
         edge_verified: bool = False,
         claims: EdgeClaims = NO_CLAIMS,
     ) -> None:
-        der = leaf_der if leaf_der is not None else certificate.public_bytes(Encoding.DER)
         init = object.__setattr__
         init(self, "certificate", certificate)
         # The validated path above the leaf, anchor last (empty if the edge's verdict was
@@ -96,8 +96,8 @@ class ClientIdentity:
         init(self, "checks", checks)
         init(self, "claims", claims)
         init(self, "edge_verified", edge_verified)
-        init(self, "fingerprint_sha256", hashlib.sha256(der).hexdigest())
-        for lazy in ("_subject", "_cn", "_issuer", "_sans"):
+        init(self, "_der", leaf_der)
+        for lazy in ("_fingerprint", "_subject", "_cn", "_issuer", "_sans"):
             init(self, lazy, _UNSET)
 
     if TYPE_CHECKING:
@@ -106,7 +106,8 @@ class ClientIdentity:
         checks: tuple[str, ...]
         claims: EdgeClaims
         edge_verified: bool
-        fingerprint_sha256: str
+        _der: bytes | None
+        _fingerprint: str
         _subject: str
         _cn: str | None
         _issuer: str
@@ -114,6 +115,16 @@ class ClientIdentity:
 
     # Each group of names is rendered on first use and kept: an identity is cached and
     # shared, and rendering is idempotent, so a race only renders twice.
+
+    @property
+    def fingerprint_sha256(self) -> str:
+        """SHA-256 of the leaf's DER, lower-case hex (what fingerprint pins compare)."""
+        if self._fingerprint is _UNSET:
+            der = (
+                self._der if self._der is not None else self.certificate.public_bytes(Encoding.DER)
+            )
+            object.__setattr__(self, "_fingerprint", hashlib.sha256(der).hexdigest())
+        return self._fingerprint
 
     @property
     def subject(self) -> str:
