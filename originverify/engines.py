@@ -39,7 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .errors import ConfigurationError, Reason, VerificationError
 from .trust import TrustSnapshot, TrustStore
-from .verify import Engine, ValidationPolicy, _check_unconstrained_leaf
+from .verify import Engine, ValidationPolicy, _check_unconstrained_leaf, reason_from
 
 log = logging.getLogger("originverify")
 
@@ -278,11 +278,7 @@ _MESSAGE_REASONS: tuple[tuple[str, Reason], ...] = (
 
 def certvalidator_reason(message: str) -> Reason:
     """Our reason code for a pyhanko-certvalidator message (same codes as ``engine_reason``)."""
-    lowered = message.lower()
-    for needle, reason in _MESSAGE_REASONS:
-        if needle in lowered:
-            return reason
-    return Reason.INVALID_CERTIFICATE
+    return reason_from(_MESSAGE_REASONS, message)
 
 
 _ANY_EKU = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE.dotted_string

@@ -231,12 +231,17 @@ _MESSAGE_REASONS: tuple[tuple[str, Reason], ...] = (
 )
 
 
-def engine_reason(message: str) -> Reason:
+def reason_from(table: Sequence[tuple[str, Reason]], message: str) -> Reason:
+    """The reason of the first needle found in an engine's message (default: invalid)."""
     lowered = message.lower()
-    for needle, reason in _MESSAGE_REASONS:
+    for needle, reason in table:
         if needle in lowered:
             return reason
     return Reason.INVALID_CERTIFICATE
+
+
+def engine_reason(message: str) -> Reason:
+    return reason_from(_MESSAGE_REASONS, message)
 
 
 class Engine(Protocol):
