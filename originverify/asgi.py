@@ -8,7 +8,6 @@ itself, whatever the server does with them. ``http`` and ``websocket`` scopes ar
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -91,19 +90,13 @@ def _wants_json(headers: HeaderList) -> bool:
 
 def default_error_response(error: VerificationError, accept_json: bool) -> ErrorResponse:
     """Status and short public message (never ``detail``); JSON if the client asks for it."""
-    status = error.http_status
-    if accept_json:
-        body = json.dumps({"error": error.public_message, "status": status}).encode()
-        content_type = "application/json"
-    else:
-        body = (error.public_message + "\n").encode()
-        content_type = "text/plain; charset=utf-8"
+    content_type, body = error.response_body(as_json=accept_json)
     headers = [
         ("content-type", content_type),
         ("content-length", str(len(body))),
         ("cache-control", "no-store"),
     ]
-    return status, headers, body
+    return error.http_status, headers, body
 
 
 def _header_key(name: bytes | str) -> str:

@@ -6,6 +6,7 @@ never changes meaning once released. ``detail`` is for logs only and never sent 
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 
@@ -91,6 +92,17 @@ class VerificationError(OriginVerifyError):
     def public_message(self) -> str:
         """Short text safe to send to the client: the reason code and nothing else."""
         return _PUBLIC.get(self.reason, "client certificate rejected")
+
+    def response_body(self, *, as_json: bool, with_reason: bool = False) -> tuple[str, bytes]:
+        """``(content type, body)`` of a refusal: the public message, optionally the reason
+        code (for APIs whose clients may see why), never ``detail``. Every adapter's default
+        refusal is built here."""
+        if not as_json:
+            return "text/plain; charset=utf-8", (self.public_message + "\n").encode()
+        payload: dict[str, object] = {"error": self.public_message, "status": self.http_status}
+        if with_reason:
+            payload["reason"] = self.reason.value
+        return "application/json", json.dumps(payload).encode()
 
 
 _PUBLIC: dict[Reason, str] = {

@@ -13,7 +13,6 @@ whole WSGI side; the Flask extension is built on them, so both make the same cor
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +44,7 @@ __all__ = [
     "default_error_response",
     "environ_keys",
     "peer_address",
+    "reason_error_response",
     "refuse_unsafe_gunicorn",
     "request_target",
     "strip_protected",
@@ -154,19 +154,22 @@ def _wants_json(accept: str | None) -> bool:
 
 def default_error_response(error: VerificationError, accept: str | None) -> ErrorResponse:
     """Status and short public message (never ``detail``); JSON if the client asks for it."""
-    status = error.http_status
-    if _wants_json(accept):
-        body = json.dumps({"error": error.public_message, "status": status}).encode()
-        content_type = "application/json"
-    else:
-        body = (error.public_message + "\n").encode()
-        content_type = "text/plain; charset=utf-8"
+    return _response(error, as_json=_wants_json(accept), with_reason=False)
+
+
+def reason_error_response(error: VerificationError, accept: str | None) -> ErrorResponse:
+    """JSON with the stable reason code as well, for APIs whose clients may see why."""
+    return _response(error, as_json=True, with_reason=True)
+
+
+def _response(error: VerificationError, *, as_json: bool, with_reason: bool) -> ErrorResponse:
+    content_type, body = error.response_body(as_json=as_json, with_reason=with_reason)
     headers = [
         ("Content-Type", content_type),
         ("Content-Length", str(len(body))),
         ("Cache-Control", "no-store"),
     ]
-    return status, headers, body
+    return error.http_status, headers, body
 
 
 def _status_line(status: int) -> str:

@@ -28,8 +28,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from originverify import VerificationError, build_verifier
-from originverify.wsgi import ClientCertMiddleware, ErrorResponse, client_identity
+from originverify import build_verifier
+from originverify.wsgi import ClientCertMiddleware, client_identity, reason_error_response
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -72,14 +72,4 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     return _json("200 OK", identity.as_dict(), start_response)
 
 
-def json_refusal(error: VerificationError, accept: str | None) -> ErrorResponse:
-    body = json.dumps({"error": error.public_message, "reason": error.reason.value}).encode()
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
-    ]
-    return error.http_status, headers, body
-
-
-app = ClientCertMiddleware(hello, build_verifier(settings()), error_response=json_refusal)
+app = ClientCertMiddleware(hello, build_verifier(settings()), error_response=reason_error_response)

@@ -405,3 +405,20 @@ def test_trusted_edge_verdict_needs_the_verdict_header_to_say_yes(
         assert identity is not None and identity.edge_verified
     else:
         assert refused(verifier, headers).reason is Reason.UNTRUSTED_CHAIN
+
+
+@pytest.mark.parametrize(("as_json", "with_reason"), [(False, False), (True, False), (True, True)])
+def test_refusal_bodies_never_carry_the_detail(as_json: bool, with_reason: bool) -> None:
+    import json
+
+    error = VerificationError(Reason.EXPIRED, "leaf 'CN=alice' expired 2026-01-01")
+    content_type, body = error.response_body(as_json=as_json, with_reason=with_reason)
+    assert b"alice" not in body and b"2026" not in body
+    if not as_json:
+        assert content_type.startswith("text/plain") and body == b"client certificate rejected\n"
+        return
+    payload = json.loads(body)
+    assert payload["status"] == 403 and payload["error"] == "client certificate rejected"
+    assert ("reason" in payload) is with_reason
+    if with_reason:
+        assert payload["reason"] == "expired"
