@@ -79,6 +79,7 @@ def main(argv: list[str]) -> None:
         run(py, "benchmarks/run_all.py", *argv[1:])
     if task == "docs":
         run(py, "scripts/config_reference.py", "--check")
+        os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # material's notice, not ours
         run(py, "-m", "mkdocs", "build", "--strict", *argv[1:])
     if task == "config-docs":
         run(py, "scripts/config_reference.py")
