@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ..formats import PRESETS, CertificateFormat
 from . import wire
 from .pki import PKI, anchors_pem, client_cert
 
@@ -23,6 +24,8 @@ DEFAULT_SECRET_HEADER = "X-Origin-Verify"  # noqa: S105 - a header name
 class Edge:
     """An edge that forwards client certificates in ``format``'s headers.
 
+    ``format``: a preset name, or a format from a preset's factory with renamed headers
+    (``formats.alb_passthrough(cert="X-Client-Cert")``): the edge then writes the new names.
     ``secret``: the edge's secret header value (random by default, ``None`` for none: then
     prove the source otherwise, e.g. ``trusted_proxies`` in the settings). ``signed=True``
     also signs every request with a fresh Ed25519 key (the ``signed`` extra).
@@ -30,15 +33,17 @@ class Edge:
 
     def __init__(
         self,
-        format: str = "cloudfront-passthrough",
+        format: str | CertificateFormat = "cloudfront-passthrough",
         *,
         secret: str | None = "",
         secret_header: str = DEFAULT_SECRET_HEADER,
         signed: bool = False,
         key_id: str = "test-edge",
     ) -> None:
-        self.format = format
-        self._encode = wire.encoder(format)
+        self.certificate_format: str | CertificateFormat = format
+        self.format = format if isinstance(format, str) else format.name
+        self._encode = wire.encoder(self.format)
+        self._renamed = _renamed_headers(format)
         self.secret = secrets.token_urlsafe(24) if secret == "" else secret
         self.secret_header = secret_header
         self.key_id = key_id
@@ -70,7 +75,8 @@ class Edge:
         out: list[tuple[str, str]] = []
         if cert is not None:
             client = client_cert(cert)
-            out.extend(self._encode(client.der, client.chain_der))
+            pairs = self._encode(client.der, client.chain_der)
+            out.extend((self._renamed.get(name.lower(), name), value) for name, value in pairs)
         if self.secret is not None:
             out.append((self.secret_header, self.secret))
         if self._signer is not None:
@@ -94,7 +100,10 @@ class Edge:
         """``build_verifier`` settings of an origin behind this edge: format, anchors (a
         ``PKI``, trustme ``CA``, certificate or PEM), the secret, the signing key, plus
         ``extra`` keys (``mode``, ``rules``, ...)."""
-        out: dict[str, Any] = {"format": self.format, "anchors": anchors_pem(anchors)}
+        out: dict[str, Any] = {
+            "format": self.certificate_format,
+            "anchors": anchors_pem(anchors),
+        }
         intermediates = _intermediates_pem(anchors)
         if intermediates and self.format not in wire.CARRIES_CHAIN:
             out["extra_intermediates"] = intermediates
@@ -118,6 +127,23 @@ class Edge:
     def django_setting(self, anchors: Any, **extra: Any) -> dict[str, Any]:
         """``settings`` as Django's ``ORIGINVERIFY`` dict (upper-case keys)."""
         return {k.upper(): v for k, v in self.settings(anchors, **extra).items()}
+
+
+def _renamed_headers(fmt: str | CertificateFormat) -> dict[str, str]:
+    """Preset header name (lower case) → the name ``fmt`` reads instead, for renamed formats."""
+    if isinstance(fmt, str):
+        return {}
+    preset = PRESETS.get(fmt.name)
+    if preset is None or len(preset.header_names) != len(fmt.header_names):
+        raise ValueError(
+            f"the testing kit writes presets and their renamed variants; {fmt.name!r} with "
+            f"headers {fmt.header_names} is neither"
+        )
+    return {
+        old.lower(): new
+        for old, new in zip(preset.header_names, fmt.header_names, strict=True)
+        if old != new
+    }
 
 
 def _intermediates_pem(source: Any) -> bytes:

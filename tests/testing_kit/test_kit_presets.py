@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import trustme
 
-from originverify import Reason, VerificationError, build_verifier, testing
+from originverify import Reason, VerificationError, build_verifier, formats, testing
 from originverify.formats import PRESETS
 
 
@@ -129,3 +129,27 @@ def test_client_cert_files(tmp_path, alice: testing.ClientCert) -> None:  # type
     assert paths["cert"].read_bytes() == alice.pem
     assert paths["key"].stat().st_mode & 0o777 == 0o600
     assert testing.client_cert(paths["cert"].read_bytes()).leaf == alice.leaf
+
+
+@pytest.mark.parametrize(
+    ("fmt", "renamed"),
+    [
+        (formats.alb_passthrough(cert="X-Client-Cert"), "X-Client-Cert"),
+        (formats.cloudfront_passthrough(cert="X-Leaf", chain="X-Chain"), "X-Chain"),
+        (formats.nginx(cert="X-Edge-Cert"), "X-Edge-Cert"),
+    ],
+)
+def test_renamed_headers(
+    fmt: formats.CertificateFormat, renamed: str, pki: testing.PKI, alice: testing.ClientCert
+) -> None:
+    edge = testing.Edge(fmt)
+    pairs = edge.pairs(alice)
+    assert renamed in {name for name, _ in pairs}
+    identity = build_verifier(edge.settings(pki)).verify_request(pairs)
+    assert identity is not None and identity.common_name == "alice"
+    # The preset's default names are not what this origin reads: refused (no certificate, or
+    # nginx's verify claim without the certificate it vouches for).
+    default = testing.Edge(fmt.name, secret=edge.secret)
+    with pytest.raises(VerificationError) as caught:
+        build_verifier(edge.settings(pki)).verify_request(default.pairs(alice))
+    assert caught.value.reason in {Reason.MISSING_CERTIFICATE, Reason.EDGE_MISMATCH}
