@@ -137,6 +137,8 @@ def read_request(data: bytes) -> tuple[HeaderList, dict[str, str]]:
         lines.pop(0)
         number += 1
     lines = [line for line in lines if line]
+    if not lines and not request:
+        raise CaptureError("empty: no request line and no header fields")
     _check_lines(lines, number)
     head = b"\n".join(lines) + b"\n\n"
     try:

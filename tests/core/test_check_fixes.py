@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from originverify import testing
 from originverify.cli import MAX_HEADER_FIELDS, main
 from originverify.devpki import CertificateAuthority, cert_pem
+from originverify.formats import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,6 +135,8 @@ HOSTILE = {
     "non-token name": b"Cl\xc3\xa9ent-Cert: x\r\n",
     "fold without a field": b"\tcontinued\r\n",
     "over 1 MiB": b"X: " + b"a" * (1 << 20) + b"\r\n",
+    "empty": b"",
+    "blank lines only": b"\r\n\r\n",
 }
 
 
@@ -179,6 +182,32 @@ def test_any_bytes_never_raise(data: bytes, tmp_path: Path, pki: testing.PKI) ->
     capture = tmp_path / "fuzz.http"
     capture.write_bytes(data)
     assert main(["check", str(capture), "--anchors", str(anchors), "--no-source-check"]) in (1, 2)
+
+
+_NAMES = sorted({n for fmt in PRESETS.values() for n in fmt.header_names} | {"Client_Cert"})
+_VALUE = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=300,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    fields=st.lists(st.tuples(st.sampled_from(_NAMES), _VALUE), max_size=8),
+    fmt=st.sampled_from(sorted(PRESETS)),
+)
+def test_well_formed_heads_with_hostile_values_never_raise(
+    fields: list[tuple[str, str]], fmt: str, tmp_path: Path, pki: testing.PKI
+) -> None:
+    # Valid header syntax, every preset's header names, junk values: the verifier and the
+    # wrong-format diagnosis (which decodes with every other preset) must answer, not raise.
+    anchors = tmp_path / "ca.pem"
+    anchors.write_bytes(pki.anchors_pem)
+    capture = write(tmp_path, fields, "fields.http")
+    args = ["check", str(capture), "--anchors", str(anchors), "--no-source-check", "--format", fmt]
+    assert main(args) in (1, 2)
 
 
 def test_binary_junk_from_stdin_in_a_real_process(pki: testing.PKI, tmp_path: Path) -> None:
