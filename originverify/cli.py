@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -300,7 +300,35 @@ def build_parser() -> argparse.ArgumentParser:
         description="Verify client certificates forwarded by an edge in HTTP headers.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_check(commands)
+    _add_capture(commands)
 
+    demo = commands.add_parser(
+        "demo",
+        help="throwaway PKI, the reference edge forwarder, an example origin, real requests",
+    )
+    demo.add_argument(
+        "--offline",
+        action="store_true",
+        help="judge the same requests in-process, without forwarder and origin",
+    )
+    demo.set_defaults(func=_run_demo)
+
+    from .signatures_cli import configure_keygen_parser, run_keygen
+
+    keygen = commands.add_parser(
+        "keygen", help="create an Ed25519 key pair for the signed edge envelope"
+    )
+    configure_keygen_parser(keygen)
+    keygen.set_defaults(func=run_keygen)
+    _add_edge(commands)
+    return parser
+
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_check(commands: Commands) -> None:
     check = commands.add_parser(
         "check",
         help="explain the verdict on a captured request's headers",
@@ -336,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_check)
 
+
+def _add_capture(commands: Commands) -> None:
     capture = commands.add_parser(
         "capture",
         help="a stand-in origin that writes the requests the edge sends, for check",
@@ -351,25 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     capture.set_defaults(func=cmd_capture)
 
-    demo = commands.add_parser(
-        "demo",
-        help="throwaway PKI, the reference edge forwarder, an example origin, real requests",
-    )
-    demo.add_argument(
-        "--offline",
-        action="store_true",
-        help="judge the same requests in-process, without forwarder and origin",
-    )
-    demo.set_defaults(func=_run_demo)
 
-    from .signatures_cli import configure_keygen_parser, run_keygen
-
-    keygen = commands.add_parser(
-        "keygen", help="create an Ed25519 key pair for the signed edge envelope"
-    )
-    configure_keygen_parser(keygen)
-    keygen.set_defaults(func=run_keygen)
-
+def _add_edge(commands: Commands) -> None:
     missing = _edge_extra_missing()
     if missing:  # the 'edge' extra is not installed: say how to get it, not a traceback
         # Listed in --help; main() answers ``originverify edge ...`` before parsing.
@@ -383,7 +396,6 @@ def build_parser() -> argparse.ArgumentParser:
         edge = commands.add_parser("edge", help="run the reference edge forwarder")
         edge_cli.configure_parser(edge)
         edge.set_defaults(func=edge_cli.run)
-    return parser
 
 
 def _edge_extra_missing() -> str | None:
