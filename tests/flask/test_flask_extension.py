@@ -321,16 +321,18 @@ def test_error_handlers_can_reshape_refusals(env: Pki) -> None:
     )
 
 
-def test_default_error_is_json_for_api_clients_html_otherwise(env: Pki) -> None:
+def test_default_error_is_json_for_api_clients_text_otherwise(env: Pki) -> None:
     client = create_app().test_client()
     api = client.get("/whoami", headers=[*edge(env.expired), ("Accept", "application/json")])
     assert api.status_code == 403
     assert api.get_json() == {"error": "client certificate rejected", "status": 403}
+    assert api.headers["Cache-Control"] == "no-store"
     browser = client.get("/whoami", headers=[*edge(env.expired), ("Accept", "text/html")])
-    assert browser.mimetype == "text/html"
-    assert "client certificate rejected" in browser.get_data(as_text=True)
-    # Nothing from the log-only detail reaches the client.
-    assert "expired" not in browser.get_data(as_text=True).lower().replace("<", " ")
+    assert browser.mimetype == "text/plain"
+    assert browser.get_data(as_text=True) == "client certificate rejected\n"
+    missing = client.get("/whoami", headers=edge())
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'ClientCert realm="originverify"'
 
 
 def test_signals_report_success_and_failure(env: Pki) -> None:
