@@ -368,11 +368,7 @@ class Verifier:
     def _cached(self, state: _State) -> None:
         if self.cache is None:
             return
-        values = values_of(state.request.headers, self._cert_headers)
-        digest = hashlib.sha256(repr(values).encode("utf-8", "surrogatepass"))
-        if self.trust is not None:
-            digest.update(self.trust.snapshot.digest)
-        state.key = digest.digest()
+        state.key = self._cache_key(state.request)
         hit = self.cache.get(state.key, state.now)
         if hit is None:
             return
@@ -394,6 +390,20 @@ class Verifier:
             )
         state.identity, state.via, state.done = identity, "cache", True
         state.trace.step("cache", str, "hit: identical headers verified before")
+
+    def _cache_key(self, request: RequestContext) -> bytes:
+        """SHA-256 of every value of every certificate header (length-prefixed, so no two
+        header sets encode alike) and of the exact anchor set in force."""
+        parts: list[str] = []
+        for values in values_of(request.headers, self._cert_headers):
+            parts.append(str(len(values)))
+            for value in values:
+                parts.append(str(len(value)))
+                parts.append(value)
+        digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass"))
+        if self.trust is not None:
+            digest.update(self.trust.snapshot.digest)
+        return digest.digest()
 
     def _decode(self, state: _State) -> None:
         forwarded = self.format.decode(state.request.headers, self.limits)
