@@ -57,6 +57,8 @@ KEYS: dict[str, str] = {
     "crl_refresh_interval": "longest time between CRL refreshes, in seconds",
     "metrics": "'prometheus' to count outcomes and time verifications (extra 'metrics'), "
     "or 'off' (default)",
+    "watch_interval": "seconds between checks of the files the verifier reads (anchors, "
+    "secret files) for changes; 0 turns watching off (default 5)",
     "tracing": "True to record an OpenTelemetry span per verification (extra 'otel')",
     **SIGNATURE_SETTINGS,
 }
@@ -176,6 +178,7 @@ _SAME_NAME = (
     "cache_max_age",
     "limits",
     "engine",
+    "watch_interval",
 )
 
 

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import threading
 import time
+import weakref
 from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -30,9 +31,10 @@ from .identity import ClientIdentity
 from .logs import clean, log_outcome
 from .outcome import NO_TRACE, Mode, Outcome, Report, Trace
 from .rules import Rules
-from .source import RequestContext
+from .source import RequestContext, SourceProof
 from .stages import cross_check, describe_forwarded, edge_verdict_path, parse_forwarded
 from .verify import build_engine, check_key, check_validity
+from .watch import Watcher
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -134,6 +136,24 @@ class Verifier:
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._warn_about_format()
+        self.watcher = self._watch(c.watch_interval)
+
+    def _watch(self, interval: float | None) -> Watcher | None:
+        """Reload the files this verifier was built from when they change (watch.py)."""
+        if interval is None:
+            return None
+        watcher = Watcher(interval)
+        if self.trust is not None:
+            alive = weakref.WeakMethod(self._trust_reloaded)
+            watcher.add("trust anchors", self.trust, lambda: (alive() or _nothing)())
+        for proof in _proofs(self.source):
+            if callable(getattr(proof, "watched_paths", None)):
+                watcher.add(f"source proof {proof.label}", proof)  # type: ignore[arg-type]
+        if not len(watcher):
+            return None
+        watcher.start()
+        weakref.finalize(self, watcher.stop)
+        return watcher
 
     def _warn_about_format(self) -> None:
         if not self.format.forwards_certificate:
@@ -254,16 +274,24 @@ class Verifier:
         return report
 
     def reload_trust(self) -> None:
-        """Re-read the anchors; entries cached under the old ones can no longer be found."""
+        """Re-read the anchors now (the watcher does it when the files change); raises
+        ``ConfigurationError`` and keeps the old anchors when the new files are broken."""
         if self.trust is not None:
-            snapshot = self.trust.reload()
-            log.warning(
-                "originverify: trust anchors reloaded: %d anchor(s), digest %s",
-                len(snapshot.anchors),
-                snapshot.digest.hex()[:16],
-            )
-            if self.cache is not None:
-                self.cache.clear()
+            self.trust.reload()
+            self._trust_reloaded()
+
+    def _trust_reloaded(self) -> None:
+        assert self.trust is not None
+        snapshot = self.trust.snapshot
+        log.warning(
+            "originverify: trust anchors reloaded: %d anchor(s), %d extra intermediate(s), "
+            "digest %s",
+            len(snapshot.anchors),
+            len(snapshot.extra_intermediates),
+            snapshot.digest.hex()[:16],
+        )
+        if self.cache is not None:
+            self.cache.clear()  # keys bind the old digest: no entry can be found anyway
 
     # -- running and settling --------------------------------------------------------------
 
@@ -509,6 +537,18 @@ class Verifier:
         if fixed is not None:
             return fixed.replace(microsecond=0)
         return datetime.fromtimestamp(int(now_ts), UTC)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _proofs(source: SourceProof) -> list[SourceProof]:
+    """``source`` and, for ``AllOf``/``AnyOf``, every proof inside it."""
+    inner = getattr(source, "proofs", None)
+    if not inner:
+        return [source]
+    return [source, *(p for proof in inner for p in _proofs(proof))]
 
 
 def _leaf_sha256(state: _State) -> str | None:
