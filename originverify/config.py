@@ -93,8 +93,6 @@ class Config:
     watch_interval: float | None = WATCH_INTERVAL
 
 
-
-
 def resolve(options: Mapping[str, Any]) -> Config:
     """A ``Config`` from ``Verifier`` keyword arguments; ``ConfigurationError`` on any mistake."""
     unknown = set(options) - set(VerifierOptions.__annotations__)
