@@ -1,17 +1,66 @@
-"""The work of the request-path stages that needs no ``Verifier`` state: parsing the
-forwarded DER, cross-checking the edge's claims, the opt-in edge-verdict path, and the
-descriptions a traced check prints. ``Verifier`` (verifier.py) runs them in order."""
+"""What the request-path stages share: the per-request ``State`` they read and fill in, and
+the work that needs no ``Verifier``: parsing the forwarded DER, cross-checking the edge's
+claims, the opt-in edge-verdict path, and the descriptions a traced check prints.
+``Verifier`` (verifier.py) runs the stages in order."""
 
 from __future__ import annotations
 
 import hashlib
+import time
+from datetime import UTC, datetime
 
 from cryptography import x509
 
 from .errors import Reason, VerificationError
 from .formats import CertificateFormat, ForwardedCertificate
+from .identity import ClientIdentity
+from .outcome import Trace
+from .source import RequestContext
 
-__all__ = ["cross_check", "describe_forwarded", "edge_verdict_path", "parse_forwarded"]
+__all__ = ["State", "cross_check", "describe_forwarded", "edge_verdict_path", "parse_forwarded"]
+
+
+class State:
+    """Everything one request's stages share; one per call, never shared across threads."""
+
+    __slots__ = (
+        "at",
+        "cache_for",
+        "chain",
+        "done",
+        "error",
+        "forwarded",
+        "identity",
+        "key",
+        "leaf",
+        "now",
+        "path",
+        "request",
+        "revocation_generation",
+        "stage",
+        "started",
+        "trace",
+        "via",
+    )
+
+    def __init__(self, request: RequestContext, trace: Trace, now: float) -> None:
+        self.request = request
+        self.trace = trace
+        self.now = now
+        self.started = time.perf_counter()
+        self.stage = ""
+        self.done = False
+        self.via = "anonymous"
+        self.key: bytes | None = None
+        self.error: VerificationError | None = None
+        self.identity: ClientIdentity | None = None
+        self.forwarded: ForwardedCertificate | None = None
+        self.leaf: x509.Certificate | None = None
+        self.chain: list[x509.Certificate] = []
+        self.path: list[x509.Certificate] = []
+        self.at = datetime.fromtimestamp(0, UTC)
+        self.cache_for: float | None = None
+        self.revocation_generation = 0
 
 
 def parse_forwarded(

@@ -1,7 +1,7 @@
 """``Verifier``: built once at start-up, asked once per request, ``check(request) -> Outcome``.
 
 The request path is the list ``STAGES``: each stage is a method named after it, reads the
-per-request ``_State`` and either fills in its part or raises ``VerificationError``.
+per-request ``State`` and either fills in its part or raises ``VerificationError``.
 ``check`` runs them inside one exception boundary (any other exception from attacker
 bytes becomes a stable reason, never a 500), then settles the verdict under the mode, logs
 it, counts it and tells the observers, in one place. ``verify_request`` and ``explain`` are
@@ -16,25 +16,27 @@ import hashlib
 import logging
 import threading
 import time
-import weakref
 from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-
 from .config import Config, VerifierOptions, resolve
 from .errors import ConfigurationError, Reason, VerificationError
-from .formats import ForwardedCertificate
 from .headers import HeaderInput, as_headers, values_of
 from .identity import ClientIdentity
 from .logs import clean, log_outcome
-from .outcome import NO_TRACE, Mode, Outcome, Report, Trace
+from .outcome import NO_TRACE, Mode, Outcome, Report
 from .rules import Rules
-from .source import RequestContext, SourceProof
-from .stages import cross_check, describe_forwarded, edge_verdict_path, parse_forwarded
+from .source import RequestContext
+from .stages import (
+    State,
+    cross_check,
+    describe_forwarded,
+    edge_verdict_path,
+    parse_forwarded,
+)
 from .verify import build_engine, check_key, check_validity
-from .watch import Watcher
+from .watch import watch_files
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -67,49 +69,6 @@ _PATH_FOUND = "{}: {} certificates up to a configured anchor"
 _UNEXPECTED = {"revocation": Reason.REVOCATION_UNKNOWN, "rules": Reason.RULE_DENIED}
 
 
-class _State:
-    """Everything one request's stages share; one per call, never shared across threads."""
-
-    __slots__ = (
-        "at",
-        "cache_for",
-        "chain",
-        "done",
-        "error",
-        "forwarded",
-        "identity",
-        "key",
-        "leaf",
-        "now",
-        "path",
-        "request",
-        "revocation_generation",
-        "stage",
-        "started",
-        "trace",
-        "via",
-    )
-
-    def __init__(self, request: RequestContext, trace: Trace, now: float) -> None:
-        self.request = request
-        self.trace = trace
-        self.now = now
-        self.started = time.perf_counter()
-        self.stage = ""
-        self.done = False
-        self.via = "anonymous"
-        self.key: bytes | None = None
-        self.error: VerificationError | None = None
-        self.identity: ClientIdentity | None = None
-        self.forwarded: ForwardedCertificate | None = None
-        self.leaf: x509.Certificate | None = None
-        self.chain: list[x509.Certificate] = []
-        self.path: list[x509.Certificate] = []
-        self.at = datetime.fromtimestamp(0, UTC)
-        self.cache_for: float | None = None
-        self.revocation_generation = 0
-
-
 class Verifier:
     """Built once at start-up from keyword options (see ``VerifierOptions``) or a ``Config``;
     ``check`` is safe to call from many threads."""
@@ -136,24 +95,7 @@ class Verifier:
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._warn_about_format()
-        self.watcher = self._watch(c.watch_interval)
-
-    def _watch(self, interval: float | None) -> Watcher | None:
-        """Reload the files this verifier was built from when they change (watch.py)."""
-        if interval is None:
-            return None
-        watcher = Watcher(interval)
-        if self.trust is not None:
-            alive = weakref.WeakMethod(self._trust_reloaded)
-            watcher.add("trust anchors", self.trust, lambda: (alive() or _nothing)())
-        for proof in _proofs(self.source):
-            if callable(getattr(proof, "watched_paths", None)):
-                watcher.add(f"source proof {proof.label}", proof)  # type: ignore[arg-type]
-        if not len(watcher):
-            return None
-        watcher.start()
-        weakref.finalize(self, watcher.stop)
-        return watcher
+        self.watcher = watch_files(self, self._trust_reloaded, c.watch_interval)
 
     def _warn_about_format(self) -> None:
         if not self.format.forwards_certificate:
@@ -206,7 +148,7 @@ class Verifier:
         (a view that requires a client in an optional-mode app); ``rules`` are checked on
         top of the configured ones (a view's own rules).
         """
-        state = _State(request, Report() if trace else NO_TRACE, self._now())
+        state = State(request, Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             self._run(state, _INLINE, len(self._stages))
         return self._settle(state, required, rules)
@@ -225,7 +167,7 @@ class Verifier:
             return await asyncio.to_thread(
                 self.check, request, required=required, rules=rules, trace=trace
             )
-        state = _State(request, Report() if trace else NO_TRACE, self._now())
+        state = State(request, Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             await asyncio.to_thread(self._run, state, _INLINE, len(self._stages))
         return self._settle(state, required, rules)
@@ -240,7 +182,7 @@ class Verifier:
         """A view's own requirement on an already verified request (a decorator, a mixin, a
         DRF permission): anonymous → ``missing_certificate``, a rule miss → ``rule_denied``,
         enforced under the mode, logged and counted here like any refusal."""
-        state = _State(request, NO_TRACE, self._now())
+        state = State(request, NO_TRACE, self._now())
         state.identity = identity
         state.via = "anonymous" if identity is None else "gate"
         return self._settle(state, True, rules)
@@ -295,7 +237,7 @@ class Verifier:
 
     # -- running and settling --------------------------------------------------------------
 
-    def _run(self, state: _State, start: int, stop: int) -> bool:
+    def _run(self, state: State, start: int, stop: int) -> bool:
         """Stages ``start:stop`` inside the exception boundary; True once decided."""
         try:
             for name, stage in self._stages[start:stop]:
@@ -321,7 +263,7 @@ class Verifier:
         reason = _UNEXPECTED.get(stage, Reason.MALFORMED_CERTIFICATE)
         return VerificationError(reason, f"{stage}: {type(exc).__name__}: {clean(exc, 200)}")
 
-    def _settle(self, state: _State, required: bool | None, rules: Rules | None) -> Outcome:
+    def _settle(self, state: State, required: bool | None, rules: Rules | None) -> Outcome:
         """Apply the requirement and a view's rules, decide enforcement, log and count."""
         if state.error is None:
             if state.identity is None:
@@ -344,7 +286,7 @@ class Verifier:
         self._record(outcome, state)
         return outcome
 
-    def _run_rules(self, state: _State, rules: Rules) -> None:
+    def _run_rules(self, state: State, rules: Rules) -> None:
         assert state.identity is not None
         try:
             rules.check(state.identity)
@@ -353,7 +295,7 @@ class Verifier:
         except Exception as exc:
             state.error = self._unexpected("rules", exc)
 
-    def _record(self, outcome: Outcome, state: _State) -> None:
+    def _record(self, outcome: Outcome, state: State) -> None:
         report = outcome.report
         if report is not None:
             report.identity, report.error = outcome.identity, outcome.error
@@ -381,11 +323,11 @@ class Verifier:
 
     # -- the stages, in STAGES order -------------------------------------------------------
 
-    def _admit(self, state: _State) -> None:
+    def _admit(self, state: State) -> None:
         proof = self.source.check(state.request)
         state.trace.step("source proof", str, proof)
 
-    def _guard_names(self, state: _State) -> None:
+    def _guard_names(self, state: State) -> None:
         aliased = state.request.headers.underscored_names() & self._guarded
         if aliased:
             raise VerificationError(
@@ -393,7 +335,7 @@ class Verifier:
                 f"underscore spelling of {', '.join(sorted(aliased))} sent; refusing to guess",
             )
 
-    def _cached(self, state: _State) -> None:
+    def _cached(self, state: State) -> None:
         if self.cache is None:
             return
         state.key = self._cache_key(state.request)
@@ -433,7 +375,7 @@ class Verifier:
             digest.update(self.trust.snapshot.digest)
         return digest.digest()
 
-    def _decode(self, state: _State) -> None:
+    def _decode(self, state: State) -> None:
         forwarded = self.format.decode(state.request.headers, self.limits)
         state.forwarded = forwarded
         state.trace.step("decode", describe_forwarded, self.format, forwarded)
@@ -446,18 +388,18 @@ class Verifier:
                 )
             state.done = True
 
-    def _parse(self, state: _State) -> None:
+    def _parse(self, state: State) -> None:
         assert state.forwarded is not None
         state.leaf, state.chain = parse_forwarded(state.forwarded)
         state.trace.presented_certificates([state.leaf, *state.chain])
 
-    def _cross_check(self, state: _State) -> None:
+    def _cross_check(self, state: State) -> None:
         assert state.forwarded is not None and state.leaf is not None
         described = cross_check(state.forwarded, state.leaf)
         if described:
             state.trace.step("edge claims", str, described)
 
-    def _key_and_validity(self, state: _State) -> None:
+    def _key_and_validity(self, state: State) -> None:
         forwarded, leaf = state.forwarded, state.leaf
         assert forwarded is not None and leaf is not None
         check_key(leaf, self.policy, "leaf", forwarded.leaf)
@@ -469,7 +411,7 @@ class Verifier:
             "key and validity", "presented certificates valid at {:%Y-%m-%dT%H:%M:%SZ}".format, now
         )
 
-    def _chain(self, state: _State) -> None:
+    def _chain(self, state: State) -> None:
         assert state.forwarded is not None and state.leaf is not None
         if self.engine is None or self.trust is None:
             state.path = edge_verdict_path(self.format, state.forwarded, state.leaf)
@@ -486,7 +428,7 @@ class Verifier:
             len(state.path),
         )
 
-    def _revocation(self, state: _State) -> None:
+    def _revocation(self, state: State) -> None:
         if self.revocation is None:
             return
         state.revocation_generation = self.revocation.generation
@@ -494,7 +436,7 @@ class Verifier:
         state.cache_for = getattr(status, "cache_for", None)
         state.trace.step("revocation", str, status)
 
-    def _identity(self, state: _State) -> None:
+    def _identity(self, state: State) -> None:
         forwarded, leaf = state.forwarded, state.leaf
         assert forwarded is not None and leaf is not None
         state.identity = ClientIdentity(
@@ -506,13 +448,13 @@ class Verifier:
             claims=forwarded.claims,
         )
 
-    def _rules(self, state: _State) -> None:
+    def _rules(self, state: State) -> None:
         assert state.identity is not None
         self.rules.check(state.identity)
         if not self.rules.empty:
             state.trace.step("rules", str, "allowed")
 
-    def _remember(self, state: _State) -> None:
+    def _remember(self, state: State) -> None:
         if self.cache is None or state.key is None or state.identity is None:
             return
         not_after = min(c.not_valid_after_utc for c in state.path).timestamp()
@@ -539,19 +481,7 @@ class Verifier:
         return datetime.fromtimestamp(int(now_ts), UTC)
 
 
-def _nothing() -> None:
-    return None
-
-
-def _proofs(source: SourceProof) -> list[SourceProof]:
-    """``source`` and, for ``AllOf``/``AnyOf``, every proof inside it."""
-    inner = getattr(source, "proofs", None)
-    if not inner:
-        return [source]
-    return [source, *(p for proof in inner for p in _proofs(proof))]
-
-
-def _leaf_sha256(state: _State) -> str | None:
+def _leaf_sha256(state: State) -> str | None:
     """The forwarded leaf's fingerprint, for the log line of a refusal."""
     if state.identity is not None:
         return state.identity.fingerprint_sha256

@@ -19,13 +19,13 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import ConfigurationError
 
 log = logging.getLogger("originverify")
 
-__all__ = ["Reloadable", "Watcher"]
+__all__ = ["Reloadable", "Watcher", "watch_files"]
 
 
 class Reloadable(Protocol):
@@ -143,6 +143,43 @@ class Watcher:
                 entry.on_reload()
             except Exception:
                 log.exception("originverify: after reloading %s", entry.name)
+
+
+def watch_files(
+    owner: object, on_trust_reload: Callable[[], None], interval: float | None
+) -> Watcher | None:
+    """A started watcher for ``owner``'s (a ``Verifier``'s) trust store and file-based
+    source proofs, or ``None`` when there is nothing to watch. It stops when ``owner`` is
+    garbage-collected and never keeps it alive."""
+    if interval is None:
+        return None
+    watcher = Watcher(interval)
+    trust = getattr(owner, "trust", None)
+    if trust is not None:
+        alive = weakref.WeakMethod(on_trust_reload)
+        watcher.add("trust anchors", trust, lambda: (alive() or _nothing)())
+    for proof in _proofs(getattr(owner, "source", None)):
+        if callable(getattr(proof, "watched_paths", None)):
+            watcher.add(f"source proof {proof.label}", proof)
+    if not len(watcher):
+        return None
+    watcher.start()
+    weakref.finalize(owner, watcher.stop)
+    return watcher
+
+
+def _nothing() -> None:
+    return None
+
+
+def _proofs(source: Any) -> list[Any]:
+    """``source`` and, for ``AllOf``/``AnyOf``, every proof inside it."""
+    if source is None:
+        return []
+    inner = getattr(source, "proofs", None)
+    if not inner:
+        return [source]
+    return [source, *(p for proof in inner for p in _proofs(proof))]
 
 
 def _restart_in_child() -> None:
