@@ -11,13 +11,21 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
+from .cache import CertificateInterner
 from .errors import Reason, VerificationError
 from .formats import CertificateFormat, ForwardedCertificate
 from .identity import ClientIdentity
 from .outcome import Trace
 from .source import RequestContext
 
-__all__ = ["State", "cross_check", "describe_forwarded", "edge_verdict_path", "parse_forwarded"]
+__all__ = [
+    "State",
+    "cross_check",
+    "describe_forwarded",
+    "edge_verdict_path",
+    "intern_validated",
+    "parse_forwarded",
+]
 
 
 class State:
@@ -64,9 +72,10 @@ class State:
 
 
 def parse_forwarded(
-    forwarded: ForwardedCertificate,
+    forwarded: ForwardedCertificate, interned: CertificateInterner | None = None
 ) -> tuple[x509.Certificate, list[x509.Certificate]]:
-    """The leaf and the chain certificates; ``malformed_certificate`` for anything not DER."""
+    """The leaf and the chain certificates; ``malformed_certificate`` for anything not DER.
+    Chain certificates validated before come from ``interned``, parsed once."""
     assert forwarded.leaf is not None
     try:
         leaf = x509.load_der_x509_certificate(forwarded.leaf)
@@ -74,6 +83,10 @@ def parse_forwarded(
         raise VerificationError(Reason.MALFORMED_CERTIFICATE, f"leaf: {exc}") from None
     chain = []
     for index, der in enumerate(forwarded.chain):
+        known = interned.get(der) if interned is not None else None
+        if known is not None:
+            chain.append(known)
+            continue
         try:
             chain.append(x509.load_der_x509_certificate(der))
         except ValueError as exc:
@@ -81,6 +94,19 @@ def parse_forwarded(
                 Reason.MALFORMED_CERTIFICATE, f"chain[{index}]: {exc}"
             ) from None
     return leaf, chain
+
+
+def intern_validated(
+    interned: CertificateInterner,
+    forwarded: ForwardedCertificate,
+    presented: list[x509.Certificate],
+    path: list[x509.Certificate],
+) -> None:
+    """Remember the presented chain certificates the engine put on a validated path."""
+    on_path = {id(cert) for cert in path[1:]}
+    for der, cert in zip(forwarded.chain, presented, strict=True):
+        if id(cert) in on_path:
+            interned.add(der, cert)
 
 
 def cross_check(forwarded: ForwardedCertificate, leaf: x509.Certificate) -> str:

@@ -20,6 +20,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .cache import CertificateInterner
 from .config import Config, VerifierOptions, resolve
 from .errors import ConfigurationError, Reason, VerificationError
 from .headers import HeaderInput, as_headers, values_of
@@ -33,6 +34,7 @@ from .stages import (
     cross_check,
     describe_forwarded,
     edge_verdict_path,
+    intern_validated,
     parse_forwarded,
 )
 from .verify import build_engine, check_key, check_validity
@@ -84,6 +86,7 @@ class Verifier:
         self.engine = build_engine(c.engine, c.trust, c.policy) if c.trust is not None else None
         if self.cache is not None:
             self.cache.bind(self)
+        self.interned = CertificateInterner()
         self._cert_headers = tuple(h.lower() for h in self.format.header_names)
         self.source.bind(self._cert_headers)
         self._guarded = frozenset(self._cert_headers)
@@ -390,7 +393,7 @@ class Verifier:
 
     def _parse(self, state: State) -> None:
         assert state.forwarded is not None
-        state.leaf, state.chain = parse_forwarded(state.forwarded)
+        state.leaf, state.chain = parse_forwarded(state.forwarded, self.interned)
         state.trace.presented_certificates([state.leaf, *state.chain])
 
     def _cross_check(self, state: State) -> None:
@@ -419,6 +422,7 @@ class Verifier:
             state.trace.step("chain", str, "not re-validated: edge's verdict trusted (opt-in)")
             return
         state.path = self.engine.validate(state.leaf, state.chain, state.at, self.trust.snapshot)
+        intern_validated(self.interned, state.forwarded, state.chain, state.path)
         state.via = "chain"
         state.trace.validated_path(state.path)
         state.trace.step(
