@@ -96,7 +96,7 @@ def test_tampered_request_line(
     (request,) = signed(pki, key_1, viewer)
     assert request.target == "/orders/7?b=2&b=3&a=1"  # forwarded exactly as signed
     fields = {"method": request.method, "target": request.target, "authority": request.authority}
-    tampered = OriginRequest(**{**fields, **change}, headers=request.headers)  # type: ignore[arg-type]
+    tampered = OriginRequest(**{**fields, **change}, headers=request.headers)
     assert refused(origin(pki, {KEY_1: key_1}), tampered) is reason
 
 
