@@ -404,8 +404,10 @@ class DigestBinding:
         """After the signature verified: the forwarded leaf hashes to the signed digest."""
         certificate, digest, _ = self.names()
         leaves = headers.get_all(certificate)
-        if not leaves:
-            return
+        if not leaves:  # the edge hashed a certificate that did not arrive
+            raise VerificationError(
+                Reason.EDGE_MISMATCH, f"signed {digest!r} but no {certificate!r} forwarded"
+            )
         if len(leaves) > 1:
             raise VerificationError(Reason.DUPLICATE_HEADER, f"{certificate!r} appears twice")
         value = leaves[0].strip()
