@@ -109,3 +109,16 @@ def test_binding_must_name_headers_the_format_reads(pki: Pki) -> None:
     odd = SignedEnvelope({"cf": KEY}, digest_binding=DigestBinding(digest="x-cert-hash"))
     with pytest.raises(ConfigurationError, match="digest_binding"):
         Verifier(trust=pki.root.pem, format="cloudfront-passthrough", source=odd)
+
+
+def test_spoofed_hash_without_a_handshake_certificate(pki: Pki) -> None:
+    """A viewer with no certificate that sends alice's hash itself (if CloudFront let it
+    through, the function would sign it) and, somehow, alice's public certificate: CloudFront
+    said ``Present: 0``, so the certificate cannot be the viewer's."""
+    seen = [
+        ("cloudfront-viewer-cert-present", "0"),
+        ("cloudfront-viewer-cert-sha256", hashlib.sha256(pki.alice.der).hexdigest()),
+    ]
+    pairs = seen + EnvelopeSigner(KEY, "cf").sign("GET", ORIGIN, "/x", seen)
+    pairs.append(("Client-Cert", serialize_item(pki.alice.der)))
+    assert reason(pki, pairs) is Reason.EDGE_MISMATCH
