@@ -122,3 +122,14 @@ def test_spoofed_hash_without_a_handshake_certificate(pki: Pki) -> None:
     pairs = seen + EnvelopeSigner(KEY, "cf").sign("GET", ORIGIN, "/x", seen)
     pairs.append(("Client-Cert", serialize_item(pki.alice.der)))
     assert reason(pki, pairs) is Reason.EDGE_MISMATCH
+
+
+def test_setting_accepts_only_cloudfront(tmp_path: object) -> None:
+    from originverify.signatures import from_settings
+
+    made = from_settings(
+        {"signature_keys": {"cf": KEY.spec()}, "signature_digest_binding": "cloudfront"}
+    )
+    assert made is not None and made.digest_binding is CLOUDFRONT_DIGEST_BINDING
+    with pytest.raises(ConfigurationError, match="signature_digest_binding"):
+        from_settings({"signature_keys": {"cf": KEY.spec()}, "signature_digest_binding": "yes"})
