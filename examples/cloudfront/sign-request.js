@@ -49,13 +49,17 @@ function sfString(text) {
 async function settings() {
   try {
     const config = await kvs.get(CONFIG, { format: 'json' });
-    const key = String(config.key);
-    if (key.indexOf('hmac-sha256:') !== 0) {
+    const key = config.key;
+    const prefix = config.pathPrefix || '';
+    const authority = config.authority || '';
+    if (typeof key !== 'string' || key.indexOf('hmac-sha256:') !== 0 ||
+        typeof config.keyid !== 'string' || typeof prefix !== 'string' ||
+        typeof authority !== 'string') {
       return null;
     }
     const secret = Buffer.from(key.slice(12), 'base64');
     return secret.length < 32 ? null : { keyid: config.keyid, secret: secret,
-      authority: config.authority, prefix: config.pathPrefix || '' };
+      authority: authority, prefix: prefix };
   } catch (e) {
     return null;
   }
@@ -73,13 +77,15 @@ async function handler(event) {
   if (config === null) {
     return UNAVAILABLE;
   }
-  const host = config.authority || (headers.host && headers.host.value) || '';
-  const authority = host.toLowerCase();
-  const qs = query(request.querystring);
-  request.querystring = qs;
   const ids = ['@method', '@authority', '@path', '@query'];
   const lines = [];
   try {
+    const host = config.authority || (headers.host && headers.host.value) || '';
+    const authority = String(host).toLowerCase();
+    const qs = query(request.querystring);
+    if (qs !== '') {
+      request.querystring = qs;
+    }
     if (!/^[a-z0-9.-]+(:[0-9]{1,5})?$/.test(authority)) {
       return BAD;
     }

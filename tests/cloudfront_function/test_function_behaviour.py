@@ -22,6 +22,7 @@ from tests.cloudfront_function.kit import (
     store,
 )
 
+GOOD = HmacSecret(b"k" * 32).spec()
 FORGED = {
     "signature": "originverify=:AAAA:",
     "signature-input": 'originverify=("@method");created=1;keyid="cf-2026-11"',
@@ -58,8 +59,19 @@ def test_signs_with_one_read_and_replaces_client_copies(pki: Pki, key_1: HmacSec
         {CONFIG_KEY: "not json"},
         {CONFIG_KEY: json.dumps({"keyid": "cf-2026-11", "key": "hmac-sha256:c2hvcnQ="})},
         {CONFIG_KEY: json.dumps({"keyid": "cf-2026-11", "key": "ed25519:AAAA"})},
+        {CONFIG_KEY: json.dumps({"keyid": 7, "key": GOOD})},
+        {CONFIG_KEY: json.dumps({"keyid": "cf-2026-11", "key": GOOD, "authority": ["x"]})},
+        {CONFIG_KEY: json.dumps({"keyid": "cf-2026-11", "key": GOOD, "pathPrefix": 1})},
     ],
-    ids=["missing", "not-json", "short-key", "not-hmac"],
+    ids=[
+        "missing",
+        "not-json",
+        "short-key",
+        "not-hmac",
+        "keyid-type",
+        "authority-type",
+        "prefix-type",
+    ],
 )
 def test_unusable_key_answers_503_at_the_edge(pki: Pki, kvs: dict[str, str]) -> None:
     returned = result(kvs, Viewer(issued=pki.alice, extra_headers=FORGED))
