@@ -15,8 +15,9 @@ const CLAIMS = ['cloudfront-viewer-cert-present', 'cloudfront-viewer-cert-sha256
   'cloudfront-viewer-cert-serial-number'];
 const UNAVAILABLE = { statusCode: 503, statusDescription: 'Service Unavailable' };
 const BAD = { statusCode: 400, statusDescription: 'Bad Request' };
-const PATH_UNSAFE = /%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9._~!$&'()*+,;=:@\/%-]/g;
-const QUERY_UNSAFE = /%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9._~!$&'()*+,;=:@\/?%-]/g;
+// A surrogate pair is one character (encoded as its 4 UTF-8 bytes).
+const PATH_UNSAFE = /%(?![0-9A-Fa-f]{2})|[\uD800-\uDBFF][\uDC00-\uDFFF]|[^A-Za-z0-9._~!$&'()*+,;=:@\/%-]/g;
+const QUERY_UNSAFE = /%(?![0-9A-Fa-f]{2})|[\uD800-\uDBFF][\uDC00-\uDFFF]|[^A-Za-z0-9._~!$&'()*+,;=:@\/?%-]/g;
 const TOKEN = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
 
 // What the origin derives from the target: bytes outside RFC 3986 percent-encoded.

@@ -9,6 +9,7 @@ output (``kit.origin_request``) → ``Verifier`` with the ``cloudfront-passthrou
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from typing import Any
 
@@ -211,3 +212,29 @@ def test_function_source_fits_runtime_limits() -> None:
     text = source.decode("ascii")  # plain ASCII: no encoding surprises in templates
     for unsupported in ("require(", "TextEncoder", "fetch(", "setTimeout", "process."):
         assert unsupported not in text
+
+
+def test_escaping_agrees_on_many_targets(pki: Pki, key_1: HmacSecret) -> None:
+    """Differential: the function's percent-encoding (JavaScript) and the origin's (Python)
+    agree on 300 random URIs and query values drawn from an alphabet full of characters
+    that are not valid in a URI, stray '%', and non-ASCII text."""
+    rng = random.Random(9421)
+    alphabet = "aZ09-._~!$'()*+,;:@/%|{}[]^`\\\"<> é€😀"
+
+    def text(n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, n)))
+
+    viewers = [
+        Viewer(
+            issued=pki.alice,
+            method=rng.choice(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]),
+            uri="/" + text(24).replace("?", ""),
+            query=[(f"k{i}", text(12).replace("&", "").replace("#", "")) for i in range(3)],
+        )
+        for _ in range(300)
+    ]
+    outputs = run_function(store(KEY_1, key_1.spec()), viewers)
+    verifier = origin(pki, {KEY_1: key_1})
+    for viewer, output in zip(viewers, outputs, strict=True):
+        request = origin_request(viewer, output)
+        assert check(verifier, request) is not None, request.target
