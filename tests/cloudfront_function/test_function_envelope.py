@@ -21,6 +21,7 @@ from originverify.signatures import CLOUDFRONT_DIGEST_BINDING, HmacSecret, Signe
 from tests.cloudfront_function.conftest import Pki
 from tests.cloudfront_function.kit import (
     FUNCTION,
+    REPO,
     OriginRequest,
     Viewer,
     origin_request,
@@ -209,6 +210,8 @@ def test_settings_build_the_same_origin(pki: Pki, key_1: HmacSecret, tmp_path: A
 def test_function_source_fits_runtime_limits() -> None:
     source = FUNCTION.read_bytes()
     assert len(source) <= 10 * 1024, len(source)  # CloudFront Functions: 10 KB per function
+    for page in (REPO / "docs" / "cloudfront-signing.md", FUNCTION.parent / "README.md"):
+        assert f"{len(source):,} bytes" in page.read_text(), f"{page}: update the size"
     text = source.decode("ascii")  # plain ASCII: no encoding surprises in templates
     for unsupported in ("require(", "TextEncoder", "fetch(", "setTimeout", "process."):
         assert unsupported not in text
