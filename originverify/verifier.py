@@ -274,10 +274,13 @@ class Verifier:
                 if revocation is not None and hit[1] != revocation.generation:
                     # Validated under older revocation data: re-check the cached path.
                     self.cache.discard(key)
-                    revocation.check(
+                    generation = revocation.generation
+                    recheck = revocation.check(
                         (hit[0].certificate, *hit[0].chain), self._validation_time(now_ts)
                     )
-                    self.cache.put(key, hit[0], hit[2], now_ts, revocation.generation)
+                    if recheck.cache_for != 0:
+                        until = hit[2] if recheck.cache_for is None else now_ts + recheck.cache_for
+                        self.cache.put(key, hit[0], min(hit[2], until), now_ts, generation)
                 if report is not None:
                     report.add("cache", True, "hit: identical headers verified before")
                 return hit[0]
@@ -334,11 +337,13 @@ class Verifier:
                     f"{self.engine.name}: {len(path)} certificates up to a configured anchor",
                 )
         revocation_generation = 0
+        cache_for: float | None = None
         if self.revocation is not None:
             revocation_generation = self.revocation.generation
             status = self.revocation.check(path, at)
+            cache_for = status.cache_for
             if report is not None:
-                report.add("revocation", True, status)
+                report.add("revocation", True, str(status))
 
         identity = ClientIdentity(
             leaf,
@@ -351,8 +356,10 @@ class Verifier:
         self.rules.check(identity)
         if report is not None and not self.rules.empty:
             report.add("rules", True, "allowed")
-        if self.cache is not None and key is not None:
+        if self.cache is not None and key is not None and cache_for != 0:
             not_after = min(c.not_valid_after_utc for c in path).timestamp()
+            if cache_for is not None:
+                not_after = min(not_after, now_ts + cache_for)
             self.cache.put(key, identity, not_after, now_ts, revocation_generation)
         return identity
 

@@ -129,10 +129,10 @@ def test_two_level_pki_leaf_issued_by_the_root(tmp_path: Path) -> None:
         ("not_yet_valid", "not valid before"),
         ("wrong_key_same_aki", "signature does not verify"),
         ("wrong_key_no_aki", "signature does not verify"),
-        ("wrong_key_own_aki", "no applicable CRL"),
+        ("wrong_key_own_aki", "no certificate of its issuer with the key that signed it"),
         ("other_issuer", "no CRL for issuer"),
-        ("only_ca_certs", "no applicable CRL"),
-        ("only_some_reasons", "covers only some revocation reasons"),
+        ("only_ca_certs", "covers CA certificates only"),
+        ("only_some_reasons", "cover only some revocation reasons"),
     ],
 )
 def test_unusable_crl_is_unknown_hard_and_passes_soft(
@@ -263,10 +263,10 @@ def test_pinned_self_signed_leaf_has_nothing_to_check() -> None:
 @pytest.mark.parametrize(
     ("extension", "message"),
     [
-        (x509.DeltaCRLIndicator(1), "delta CRLs are not supported"),
+        (x509.DeltaCRLIndicator(1), "delta CRL #1 for a base not older than it"),
         (
-            x509.IssuingDistributionPoint(None, None, False, False, None, True, False),
-            "indirect CRLs are not supported",
+            x509.IssuingDistributionPoint(None, None, True, False, None, False, False),
+            None,  # issuingDistributionPoint: accepted when critical; see below
         ),
         (
             x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"),
@@ -275,9 +275,14 @@ def test_pinned_self_signed_leaf_has_nothing_to_check() -> None:
     ],
 )
 def test_unsupported_crls_are_refused_at_start_up(
-    rev: RevPKI, tmp_path: Path, extension: x509.ExtensionType, message: str
+    rev: RevPKI, tmp_path: Path, extension: x509.ExtensionType, message: str | None
 ) -> None:
-    crl = make_crl(rev.intermediate, [], extensions=[(extension, True)])
+    if message is None:  # a critical IDP is fine; a non-critical one breaks RFC 5280 §5.2.5
+        Revocation(crls=der(make_crl(rev.intermediate, [], extensions=[(extension, True)])))
+        extension, message = extension, "issuingDistributionPoint must be critical"
+        crl = make_crl(rev.intermediate, [], extensions=[(extension, False)])
+    else:
+        crl = make_crl(rev.intermediate, [], extensions=[(extension, True)])
     with pytest.raises(ConfigurationError, match=message):
         Revocation(crls=write(tmp_path, "bad.crl", pem(crl)))
     with pytest.raises(ConfigurationError, match=message):
@@ -365,7 +370,7 @@ def test_background_refresher_picks_up_a_new_crl(rev: RevPKI) -> None:
             assert time.monotonic() < deadline, "refresher did not run"
             time.sleep(0.05)
         assert refused(v, headers).reason is Reason.REVOKED
-    assert revocation._thread is None  # closed
+    assert not revocation.running  # closed
 
 
 def test_stale_mirror_does_not_roll_back_a_revocation(rev: RevPKI) -> None:
@@ -402,10 +407,10 @@ def test_unreachable_url_at_start_up_is_retried_with_backoff(rev: RevPKI) -> Non
     assert row["crls"] == [] and "i.crl" in row["last_error"]
     err = refused(verifier(rev, revocation), passthrough_headers(rev.leaf))
     assert err.reason is Reason.REVOCATION_UNKNOWN
-    source = revocation._sources[url]
+    source = revocation._refresher.sources[url]
     delays = []
     for _ in range(5):
-        revocation._refresh_source(source, time.time())
+        revocation._refresher.refresh_source(source)
         delays.append(source.due - time.time())
     assert source.failures == 6
     assert all(0 < d <= 0.2 for d in delays)  # bounded
@@ -473,8 +478,12 @@ def test_partitioned_crl_only_covers_its_distribution_point(rev: RevPKI, tmp_pat
     crl = make_crl(rev.intermediate, [], extensions=[(idp, True)])
     err = refused(verifier(rev, Revocation(crls=crl)), passthrough_headers(rev.leaf))
     assert err.reason is Reason.REVOCATION_UNKNOWN  # the leaf's DP is another partition
-    plain = issue(rev.intermediate, "no-dp")  # no CRLDP: the partition check does not apply
-    assert verifier(rev, Revocation(crls=crl)).verify_request(passthrough_headers(plain))
+    # Fail-open found in review: a certificate without a distribution point was taken as
+    # covered by any partition. RFC 5280 §6.3.3 (b)(2)(i): it is not.
+    plain = issue(rev.intermediate, "no-dp")
+    err = refused(verifier(rev, Revocation(crls=crl)), passthrough_headers(plain))
+    assert err.reason is Reason.REVOCATION_UNKNOWN
+    assert "a partition, and the certificate names no distribution point" in err.detail
 
 
 # -- settings -----------------------------------------------------------------------------
@@ -487,7 +496,7 @@ def test_from_settings(rev: RevPKI, tmp_path: Path) -> None:
     revocation = Revocation.from_settings(
         {"revocation": "hard", "crl_files": str(path), "revocation_scope": "leaf"}
     )
-    assert revocation is not None and revocation._thread is not None
+    assert revocation is not None and revocation.running
     try:
         assert (
             refused(verifier(rev, revocation), passthrough_headers(rev.leaf)).reason

@@ -223,7 +223,7 @@ def test_late_answer_is_kept_for_the_next_request(rev: RevPKI) -> None:
     v = verifier(rev, revocation)
     assert v.verify_request(passthrough_headers(rev.leaf)) is not None  # soft: timed out
     deadline = time.monotonic() + 10
-    while not revocation._ocsp_cache:  # the fetch finishes in the background
+    while not revocation._ocsp._cache:  # the fetch finishes in the background
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert refused(v, passthrough_headers(rev.leaf)).reason is Reason.REVOKED
