@@ -102,8 +102,17 @@ class Revocation:
         clock_skew: timedelta | float = 300.0,
         fetcher: Fetcher = http_fetch,
     ) -> None:
-        _check_options(mode, scope, ocsp_timeout, fetch_timeout, min_refresh_interval,
-                       refresh_interval, max_retries, retry_delay, retry_max_delay)
+        _check_options(
+            mode,
+            scope,
+            ocsp_timeout,
+            fetch_timeout,
+            min_refresh_interval,
+            refresh_interval,
+            max_retries,
+            retry_delay,
+            retry_max_delay,
+        )
         self.mode: Mode = mode
         self.scope: Scope = scope
         self.ocsp = ocsp
@@ -112,18 +121,34 @@ class Revocation:
         self.clock_skew = (
             clock_skew if isinstance(clock_skew, timedelta) else timedelta(seconds=clock_skew)
         )
-        self.timing = Timing(fetch_timeout, refresh_interval, min_refresh_interval,
-                             max_retries, retry_delay, retry_max_delay, max_crl_bytes)
+        self.timing = Timing(
+            fetch_timeout,
+            refresh_interval,
+            min_refresh_interval,
+            max_retries,
+            retry_delay,
+            retry_max_delay,
+            max_crl_bytes,
+        )
         self.signers = SignerStore(load_certificates(crl_signers))
         self._lock = threading.RLock()
         self._generation = 0
         self._deadline = float("inf")  # when the next CRL / OCSP answer expires
         self._evaluator = Evaluator(CRLIndex(), self.signers, self.clock_skew, scope == "chain")
         self._refresher = Refresher(fetcher, self.timing, self._install)
-        self._ocsp = OCSPClient(fetcher, fetch_timeout=fetch_timeout, wait=ocsp_timeout,
-                                backoff=ocsp_backoff, skew=self.clock_skew)
+        self._ocsp = OCSPClient(
+            fetcher,
+            fetch_timeout=fetch_timeout,
+            wait=ocsp_timeout,
+            backoff=ocsp_backoff,
+            skew=self.clock_skew,
+        )
         self._ocsp.on_answer = self._answered
-        for item in [crls] if isinstance(crls, str | Path | bytes | x509.CertificateRevocationList) else crls:
+        for item in (
+            [crls]
+            if isinstance(crls, str | Path | bytes | x509.CertificateRevocationList)
+            else crls
+        ):
             self._add_local(item)
         for url in [crl_urls] if isinstance(crl_urls, str) else crl_urls:
             if not url.lower().startswith(("http://", "https://")):
@@ -358,8 +383,15 @@ class Revocation:
 
 
 def _check_options(
-    mode: str, scope: str, ocsp_timeout: float, fetch_timeout: float, min_refresh: float,
-    refresh: float, max_retries: int, retry_delay: float, retry_max_delay: float,
+    mode: str,
+    scope: str,
+    ocsp_timeout: float,
+    fetch_timeout: float,
+    min_refresh: float,
+    refresh: float,
+    max_retries: int,
+    retry_delay: float,
+    retry_max_delay: float,
 ) -> None:
     if mode not in MODES:
         raise ConfigurationError(f"revocation mode must be one of {MODES}, not {mode!r}")

@@ -120,9 +120,12 @@ def _read_idp(
 ) -> None:
     if not critical:
         raise CRLError(f"{source}: issuingDistributionPoint must be critical (RFC 5280 §5.2.5)")
-    if value.only_contains_user_certs + value.only_contains_ca_certs + (
-        value.only_contains_attribute_certs
-    ) > 1:
+    if (
+        value.only_contains_user_certs
+        + value.only_contains_ca_certs
+        + (value.only_contains_attribute_certs)
+        > 1
+    ):
         raise CRLError(f"{source}: issuingDistributionPoint asserts more than one 'only' scope")
     crl.idp = value
     if value.full_name is not None:
@@ -176,9 +179,7 @@ def _read_entries(crl: LoadedCRL, source: str) -> None:
                     if not crl.indirect:
                         raise CRLError(f"{source}: certificateIssuer entry in a direct CRL")
                     current = [
-                        n.value.public_bytes()
-                        for n in value
-                        if isinstance(n, x509.DirectoryName)
+                        n.value.public_bytes() for n in value if isinstance(n, x509.DirectoryName)
                     ]
                 elif isinstance(value, x509.CRLReason):
                     reason = value.reason
@@ -189,7 +190,9 @@ def _read_entries(crl: LoadedCRL, source: str) -> None:
                     )
             # removeFromCRL means something only in a delta; in a complete CRL the entry
             # stays a revocation (fail closed).
-            target = removed if reason is x509.ReasonFlags.remove_from_crl and crl.is_delta else revoked
+            target = (
+                removed if reason is x509.ReasonFlags.remove_from_crl and crl.is_delta else revoked
+            )
             for name in current:
                 target.setdefault(name, set()).add(entry.serial_number)
     except ValueError as exc:

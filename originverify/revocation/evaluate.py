@@ -63,9 +63,7 @@ class _Pass:
     problems: list[str] = field(default_factory=list)
 
 
-def _delta_for(
-    index: CRLIndex, crl: LoadedCRL, signer: x509.Certificate
-) -> LoadedCRL | None:
+def _delta_for(index: CRLIndex, crl: LoadedCRL, signer: x509.Certificate) -> LoadedCRL | None:
     for delta in index.deltas.get(crl.issuer_der, ()):
         if (
             delta.same_scope(crl)
@@ -121,7 +119,9 @@ class Evaluator:
             return "unknown", f"no CRL for issuer {cert.issuer.rfc4514_string()!r}"
         if seen.mask:
             missing = ", ".join(sorted(r.value for r in ALL_REASONS - seen.mask))
-            seen.problems.append(f"the CRLs found cover only some revocation reasons ({missing} not)")
+            seen.problems.append(
+                f"the CRLs found cover only some revocation reasons ({missing} not)"
+            )
         if not seen.problems:
             seen.problems.append(f"no applicable CRL for issuer {cert.issuer.rfc4514_string()!r}")
         return "unknown", "; ".join(dict.fromkeys(seen.problems))
@@ -151,7 +151,9 @@ class Evaluator:
         delta = _delta_for(self.index, crl, signer)
         if delta is not None and delta.lists(issuer_der, serial):
             return delta.description
-        if crl.lists(issuer_der, serial) and not (delta is not None and delta.removes(issuer_der, serial)):
+        if crl.lists(issuer_der, serial) and not (
+            delta is not None and delta.removes(issuer_der, serial)
+        ):
             return crl.description
         stale = _fresh(crl, delta, at, self.skew)
         if stale is not None:
@@ -160,7 +162,9 @@ class Evaluator:
         interim = interim_reasons(crl, point)  # type: ignore[arg-type]
         if interim - seen.mask:
             seen.mask |= interim
-            seen.used.append(f"{crl.description} + {delta.description}" if delta else crl.description)
+            seen.used.append(
+                f"{crl.description} + {delta.description}" if delta else crl.description
+            )
         return None
 
     def _signer_unrevoked(
@@ -169,7 +173,11 @@ class Evaluator:
         """A delegated CRL signer: revoked → the CRL is void; unknown → void in chain scope."""
         top = chain[-1]
         rest = [c for c in path if c.signature == top.signature]
-        start = next(k for k, c in enumerate(path) if c.signature == top.signature) if rest else len(path) - 1
+        start = (
+            next(k for k, c in enumerate(path) if c.signature == top.signature)
+            if rest
+            else len(path) - 1
+        )
         signer_path = [*chain[:-1], *path[start:]]
         status, detail = self.status(signer_path, 0, at, delegated=False)
         if status == "revoked":

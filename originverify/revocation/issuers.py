@@ -79,7 +79,11 @@ class SignerStore:
         return None, [], "; ".join(dict.fromkeys(problems)) or "no usable CRL signer"
 
     def validate(
-        self, cert: x509.Certificate, path: Sequence[x509.Certificate], at: datetime, skew: timedelta
+        self,
+        cert: x509.Certificate,
+        path: Sequence[x509.Certificate],
+        at: datetime,
+        skew: timedelta,
     ) -> tuple[str | None, list[x509.Certificate]]:
         """``(None, [cert, its issuer, ...])`` up to a certificate of the validated path
         (hence to the same anchor), or ``(why not, [])``."""

@@ -143,7 +143,9 @@ class OCSPClient:
             job.answer = self._exchange(url, cert, issuer, at)
         except Exception as exc:  # an OCSPError, or anything unexpected: no answer
             job.error = str(exc) if isinstance(exc, OCSPError) else f"{type(exc).__name__}: {exc}"
-            log.warning("originverify: OCSP %s for serial %x: %s", url, cert.serial_number, job.error)
+            log.warning(
+                "originverify: OCSP %s for serial %x: %s", url, cert.serial_number, job.error
+            )
         with self._lock:
             self._inflight.pop(key, None)
             if job.answer is None:
@@ -192,7 +194,11 @@ class OCSPClient:
     def next_expiry(self, now: float) -> float:
         with self._lock:
             return min(
-                (a.next_update.timestamp() for a in self._cache.values() if a.next_update.timestamp() > now),
+                (
+                    a.next_update.timestamp()
+                    for a in self._cache.values()
+                    if a.next_update.timestamp() > now
+                ),
                 default=float("inf"),
             )
 

@@ -139,7 +139,9 @@ class Refresher:
             log.info(
                 "originverify: CRLs from %s: %s",
                 source.label,
-                ", ".join(f"{c.entries} entries until {utc(c.next_update.timestamp())}" for c in kept)
+                ", ".join(
+                    f"{c.entries} entries until {utc(c.next_update.timestamp())}" for c in kept
+                )
                 or "none",
             )
         return changed
@@ -208,7 +210,10 @@ class Refresher:
         if source.thread is not None and source.thread.is_alive():
             return
         source.thread = threading.Thread(
-            target=self._loop, args=(source, self._stop), name="originverify-crl-refresher", daemon=True
+            target=self._loop,
+            args=(source, self._stop),
+            name="originverify-crl-refresher",
+            daemon=True,
         )
         source.thread.start()
 
@@ -236,7 +241,9 @@ class Refresher:
             source.thread = None
 
 
-def keep_newest(current: tuple[LoadedCRL, ...], loaded: Sequence[LoadedCRL]) -> tuple[LoadedCRL, ...]:
+def keep_newest(
+    current: tuple[LoadedCRL, ...], loaded: Sequence[LoadedCRL]
+) -> tuple[LoadedCRL, ...]:
     """The freshly read CRLs, except where we already hold a newer one of the same issuer,
     key and scope (a stale mirror must not roll revocations back)."""
     out: list[LoadedCRL] = []
