@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.x509.oid import AuthorityInformationAccessOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 #: What reading a certificate's extensions raises when they are malformed.
 BAD_EXTENSIONS = (ValueError, x509.DuplicateExtension)
@@ -90,13 +90,14 @@ def _uris(names: object) -> set[str]:
 def fetchable_uris(cert: x509.Certificate) -> frozenset[str]:
     """http(s) URIs of the CRL distribution points and freshest-CRL (delta) points."""
     out: set[str] = set()
-    for cls in (x509.CRLDistributionPoints, x509.FreshestCRL):
+    for oid in (ExtensionOID.CRL_DISTRIBUTION_POINTS, ExtensionOID.FRESHEST_CRL):
         try:
-            points = cert.extensions.get_extension_for_class(cls).value
+            points = cert.extensions.get_extension_for_oid(oid).value
         except (x509.ExtensionNotFound, *BAD_EXTENSIONS):
             continue
-        for dp in points:
-            out |= _uris(dp.full_name)
+        if isinstance(points, x509.CRLDistributionPoints | x509.FreshestCRL):
+            for dp in points:
+                out |= _uris(dp.full_name)
     return frozenset(out)
 
 
@@ -135,7 +136,7 @@ def key_id(cert: x509.Certificate) -> bytes:
 
 def key_hash(cert: x509.Certificate) -> bytes:
     """SHA-1 of the subjectPublicKey bits: OCSP's ``byKey`` responder id."""
-    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest  # type: ignore[arg-type]
+    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
 
 
 def may_sign_crls(cert: x509.Certificate) -> bool:

@@ -102,25 +102,6 @@ class Revocation:
         clock_skew: timedelta | float = 300.0,
         fetcher: Fetcher = http_fetch,
     ) -> None:
-        _check_options(
-            mode,
-            scope,
-            ocsp_timeout,
-            fetch_timeout,
-            min_refresh_interval,
-            refresh_interval,
-            max_retries,
-            retry_delay,
-            retry_max_delay,
-        )
-        self.mode: Mode = mode
-        self.scope: Scope = scope
-        self.ocsp = ocsp
-        self.distribution_points = distribution_points
-        self.max_distribution_points = max_distribution_points
-        self.clock_skew = (
-            clock_skew if isinstance(clock_skew, timedelta) else timedelta(seconds=clock_skew)
-        )
         self.timing = Timing(
             fetch_timeout,
             refresh_interval,
@@ -129,6 +110,14 @@ class Revocation:
             retry_delay,
             retry_max_delay,
             max_crl_bytes,
+        )
+        _check_options(mode, scope, ocsp_timeout, self.timing)
+        self.mode: Mode = mode
+        self.scope: Scope = scope
+        self.ocsp, self.distribution_points = ocsp, distribution_points
+        self.max_distribution_points = max_distribution_points
+        self.clock_skew = (
+            clock_skew if isinstance(clock_skew, timedelta) else timedelta(seconds=clock_skew)
         )
         self.signers = SignerStore(load_certificates(crl_signers))
         self._lock = threading.RLock()
@@ -144,16 +133,7 @@ class Revocation:
             skew=self.clock_skew,
         )
         self._ocsp.on_answer = self._answered
-        for item in (
-            [crls]
-            if isinstance(crls, str | Path | bytes | x509.CertificateRevocationList)
-            else crls
-        ):
-            self._add_local(item)
-        for url in [crl_urls] if isinstance(crl_urls, str) else crl_urls:
-            if not url.lower().startswith(("http://", "https://")):
-                raise ConfigurationError(f"CRL URL must be http(s): {url!r}")
-            self._refresher.add(Source(url, "url"))
+        self._add_sources(crls, crl_urls)
         self._refresher.refresh_all(initial=True)
         self._install()
 
@@ -178,7 +158,7 @@ class Revocation:
             crl_signers=settings.get("crl_signers") or (),
             distribution_points=bool(settings.get("crl_distribution_points", False)),
             ocsp=bool(settings.get("ocsp", False)),
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             scope=settings.get("revocation_scope", "leaf"),
             ocsp_timeout=float(settings.get("ocsp_timeout", 2.0)),
             refresh_interval=float(settings.get("crl_refresh_interval", 3600.0)),
@@ -189,6 +169,19 @@ class Revocation:
                 "crl_distribution_points or ocsp"
             )
         return checker.start()
+
+    def _add_sources(self, crls: CRLInput | Iterable[CRLInput], urls: Iterable[str]) -> None:
+        items: Iterable[CRLInput] = (
+            [crls]
+            if isinstance(crls, str | Path | bytes | x509.CertificateRevocationList)
+            else crls
+        )
+        for item in items:
+            self._add_local(item)
+        for url in [urls] if isinstance(urls, str) else urls:
+            if not url.lower().startswith(("http://", "https://")):
+                raise ConfigurationError(f"CRL URL must be http(s): {url!r}")
+            self._refresher.add(Source(url, "url"))
 
     def _add_local(self, item: CRLInput) -> None:
         label = f"<CRL #{len(self._refresher.sources)}>"
@@ -235,8 +228,7 @@ class Revocation:
             leaf = path[0]
             if leaf.subject == leaf.issuer:
                 return RevocationStatus("leaf is a configured anchor: nothing to check")
-            detail, cache_for = self._unknown("leaf", "its issuer is not in the path")
-            return RevocationStatus(detail, cache_for)
+            return RevocationStatus(*self._unknown("leaf", "its issuer is not in the path"))
         last = len(path) - 1 if self.scope == "chain" else 1
         details: list[str] = []
         cache_for: float | None = None
@@ -382,24 +374,14 @@ class Revocation:
         ]
 
 
-def _check_options(
-    mode: str,
-    scope: str,
-    ocsp_timeout: float,
-    fetch_timeout: float,
-    min_refresh: float,
-    refresh: float,
-    max_retries: int,
-    retry_delay: float,
-    retry_max_delay: float,
-) -> None:
+def _check_options(mode: str, scope: str, ocsp_timeout: float, t: Timing) -> None:
     if mode not in MODES:
         raise ConfigurationError(f"revocation mode must be one of {MODES}, not {mode!r}")
     if scope not in SCOPES:
         raise ConfigurationError(f"revocation scope must be one of {SCOPES}, not {scope!r}")
-    if ocsp_timeout <= 0 or fetch_timeout <= 0:
+    if ocsp_timeout <= 0 or t.fetch_timeout <= 0:
         raise ConfigurationError("timeouts must be positive")
-    if not 0 < min_refresh <= refresh:
+    if not 0 < t.min_refresh_interval <= t.refresh_interval:
         raise ConfigurationError("need 0 < min_refresh_interval <= refresh_interval")
-    if max_retries < 0 or not 0 < retry_delay <= retry_max_delay:
+    if t.max_retries < 0 or not 0 < t.retry_delay <= t.retry_max_delay:
         raise ConfigurationError("need max_retries >= 0 and 0 < retry_delay <= retry_max_delay")

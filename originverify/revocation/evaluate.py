@@ -143,9 +143,9 @@ class Evaluator:
             seen.problems.append(f"{crl.source}: {problem}")
             return None
         if chain:
-            problem = self._signer_unrevoked(chain, path, at)
-            if problem is not None:
-                seen.problems.append(f"{crl.source}: {problem}")
+            void = self._signer_unrevoked(chain, path, at)
+            if void is not None:
+                seen.problems.append(f"{crl.source}: {void}")
                 return None
         serial = path[i].serial_number
         delta = _delta_for(self.index, crl, signer)

@@ -9,6 +9,7 @@ threads' business: nothing here can hold up process exit.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import threading
@@ -65,10 +66,8 @@ def _once(
         killed.set()
         sock = conn.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     watchdog = threading.Timer(left, kill)
     watchdog.daemon = True

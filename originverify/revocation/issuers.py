@@ -60,7 +60,7 @@ class SignerStore:
         issuer first, the anchor last). ``delegated=False``: signers from the path only."""
         candidates = self.candidates(crl, path, first)
         if not candidates:
-            return None, False, "no certificate of its issuer with the key that signed it"
+            return None, [], "no certificate of its issuer with the key that signed it"
         problems = []
         for cert, validated in candidates:
             if not (validated or delegated):

@@ -56,35 +56,8 @@ def check_ocsp_response(
         raise OCSPError(f"malformed response: {exc}") from None
     if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         raise OCSPError(f"responder says {response.response_status.name}")
-    single = None
-    for candidate in response.responses:
-        if candidate.serial_number != cert.serial_number:
-            continue
-        expected = cert_id(cert, issuer, candidate.hash_algorithm)
-        if (
-            candidate.issuer_key_hash == expected.issuer_key_hash
-            and candidate.issuer_name_hash == expected.issuer_name_hash
-        ):
-            single = candidate
-            break
-    if single is None:
-        raise OCSPError("response does not cover this certificate")
-
-    signer, signer_name = issuer, "issuer"
-    by_name, by_key = response.responder_name, response.responder_key_hash
-    if not (by_name == issuer.subject if by_name is not None else by_key == key_hash(issuer)):
-        for candidate_cert in response.certificates:
-            matches = (
-                candidate_cert.subject == by_name
-                if by_name is not None
-                else key_hash(candidate_cert) == by_key
-            )
-            if matches:
-                _check_delegate(candidate_cert, issuer, at, skew)
-                signer, signer_name = candidate_cert, "delegated responder"
-                break
-        else:
-            raise OCSPError("response signed by neither the issuer nor a delegated responder")
+    single = _single_response(response, cert, issuer)
+    signer, signer_name = _signer(response, issuer, at, skew)
     try:
         _verify_signature(
             signer.public_key(),
@@ -107,6 +80,39 @@ def check_ocsp_response(
     if status is ocsp.OCSPCertStatus.REVOKED:
         return "revoked", this_update, next_update, signer_name
     return "unknown", this_update, next_update, signer_name
+
+
+def _single_response(
+    response: ocsp.OCSPResponse, cert: x509.Certificate, issuer: x509.Certificate
+) -> ocsp.OCSPSingleResponse:
+    """The SingleResponse whose CertID (serial, issuer name hash, issuer key hash) is ours."""
+    for candidate in response.responses:
+        if candidate.serial_number != cert.serial_number:
+            continue
+        expected = cert_id(cert, issuer, candidate.hash_algorithm)
+        if (
+            candidate.issuer_key_hash == expected.issuer_key_hash
+            and candidate.issuer_name_hash == expected.issuer_name_hash
+        ):
+            return candidate
+    raise OCSPError("response does not cover this certificate")
+
+
+def _signer(
+    response: ocsp.OCSPResponse, issuer: x509.Certificate, at: datetime, skew: timedelta
+) -> tuple[x509.Certificate, str]:
+    """The issuer itself, or a delegated responder certificate included in the response."""
+    by_name, by_key = response.responder_name, response.responder_key_hash
+    if by_name == issuer.subject if by_name is not None else by_key == key_hash(issuer):
+        return issuer, "issuer"
+    for candidate in response.certificates:
+        matches = (
+            candidate.subject == by_name if by_name is not None else key_hash(candidate) == by_key
+        )
+        if matches:
+            _check_delegate(candidate, issuer, at, skew)
+            return candidate, "delegated responder"
+    raise OCSPError("response signed by neither the issuer nor a delegated responder")
 
 
 def _check_delegate(

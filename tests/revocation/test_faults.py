@@ -4,6 +4,7 @@ fetch at shutdown or exit, and soft mode never caches an accept made without dat
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -84,13 +85,13 @@ def test_faulty_crl_server_is_unknown_never_good(
     url = faults.route("/i.crl", fault, interval=0.2)  # type: ignore[arg-type]
     revocation = Revocation(
         crl_urls=[url],
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]
         fetch_timeout=0.5,
-        max_crl_bytes=1 << 20,  # type: ignore[arg-type]
+        max_crl_bytes=1 << 20,
     )
     [row] = revocation.describe()
     assert row["crls"] == [] and row["last_error"] is not None
-    assert __import__("re").search(message, row["last_error"]), row["last_error"]
+    assert re.search(message, row["last_error"]), row["last_error"]
     v = verifier(rev, revocation, cache=ResultCache(16))
     if mode == "hard":
         assert refused(v, passthrough_headers(rev.leaf)).reason is Reason.REVOCATION_UNKNOWN
@@ -190,7 +191,7 @@ def test_hung_fetches_never_delay_process_exit(
     files[0].write_bytes(cert_pem(leaf.cert))
     files[1].write_bytes(cert_pem(rev.intermediate.cert))
     start = time.monotonic()
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+    done = subprocess.run(
         [
             sys.executable,
             "-c",

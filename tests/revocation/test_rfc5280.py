@@ -4,7 +4,6 @@ local HTTP server (``crl_urls``) and checks a positive and a negative case throu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -51,9 +50,9 @@ class PKI:
 
 
 @pytest.fixture
-def pki(server: RevocationServer) -> Iterator[PKI]:
+def pki(server: RevocationServer) -> PKI:
     root = CertificateAuthority.root_ca("rfc5280 root")
-    yield PKI(root, root.intermediate("rfc5280 ca"), server)
+    return PKI(root, root.intermediate("rfc5280 ca"), server)
 
 
 def accepted(v: Verifier, cert: Issued) -> bool:
