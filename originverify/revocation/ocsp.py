@@ -72,6 +72,7 @@ class OCSPClient:
         self.skew = skew
         self.max_entries = max_entries
         self.max_inflight = max_inflight
+        self.refresh_fraction = 0.8  # of an answer's remaining validity, then re-fetch
         self._cache: OrderedDict[Key, OCSPAnswer] = OrderedDict()
         self._inflight: dict[Key, _Job] = {}
         self._down: dict[str, float] = {}
@@ -181,7 +182,7 @@ class OCSPClient:
         if next_update is None:  # "newer information is always available": keep briefly
             next_update = max(this_update, at) + timedelta(seconds=60)
         now = time.time()
-        refresh_at = now + 0.8 * max(0.0, next_update.timestamp() - now)
+        refresh_at = now + self.refresh_fraction * max(0.0, next_update.timestamp() - now)
         return OCSPAnswer(
             status,
             f"{status} from {url}, signed by the {signer}, nextUpdate "

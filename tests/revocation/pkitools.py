@@ -198,6 +198,7 @@ def issue(
     eku: Sequence[x509.ObjectIdentifier] | None = (CLIENT_AUTH,),
     is_ca: bool = False,
     points: Sequence[x509.DistributionPoint] | None = None,
+    serial: int | None = None,
 ) -> Issued:
     """A leaf (or, ``is_ca``, a key-holding CA cert) whose extensions name a CRL
     distribution point and/or an OCSP responder."""
@@ -207,7 +208,7 @@ def issue(
         .subject_name(_name(common_name))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(NOW - DAY)
         .not_valid_after(NOW + 30 * DAY)
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
