@@ -3,6 +3,7 @@ OCSP responders, the CA flag. Malformed extensions read as "nothing usable", nev
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -27,7 +28,7 @@ ALL_REASONS: frozenset[x509.ReasonFlags] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DistributionPoint:
     """One CRL distribution point of a certificate, its names made absolute.
 
@@ -40,6 +41,12 @@ class DistributionPoint:
     reasons: frozenset[x509.ReasonFlags]
     crl_issuers: tuple[x509.Name, ...] | None
     malformed: bool = False
+
+    @functools.cached_property
+    def crl_issuers_der(self) -> tuple[bytes, ...] | None:
+        if self.crl_issuers is None:
+            return None
+        return tuple(n.public_bytes() for n in self.crl_issuers)
 
 
 def relative_to(issuer: x509.Name, rdn: x509.RelativeDistinguishedName) -> x509.GeneralName:
@@ -157,3 +164,40 @@ def may_sign_certs(cert: x509.Certificate) -> bool:
     except BAD_EXTENSIONS:
         return False
     return usage.key_cert_sign
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What revocation reads from one certificate, parsed once (see ``facts``)."""
+
+    subject_der: bytes
+    issuer_der: bytes
+    points: tuple[DistributionPoint, ...]
+    ca: bool
+    key_id: bytes
+    may_sign_crls: bool
+    may_sign_certs: bool
+
+
+_FACTS: dict[bytes, Facts] = {}
+
+
+def facts(cert: x509.Certificate) -> Facts:
+    """``Facts`` of ``cert``, memoized by its signature value: certificates here come from
+    validated paths (or configured signers), so one signature value is one certificate.
+    Reading ``cert.signature`` costs far less than parsing names and extensions again."""
+    found = _FACTS.get(cert.signature)
+    if found is None:
+        found = Facts(
+            cert.subject.public_bytes(),
+            cert.issuer.public_bytes(),
+            distribution_points(cert),
+            is_ca(cert),
+            key_id(cert),
+            may_sign_crls(cert),
+            may_sign_certs(cert),
+        )
+        if len(_FACTS) >= 4096:
+            _FACTS.clear()
+        _FACTS[cert.signature] = found
+    return found

@@ -18,7 +18,7 @@ from typing import Literal
 
 from cryptography import x509
 
-from .certinfo import ALL_REASONS, distribution_points, is_ca
+from .certinfo import ALL_REASONS, DistributionPoint, facts
 from .crl import LoadedCRL
 from .issuers import SignerStore
 from .scope import covers, interim_reasons
@@ -98,19 +98,18 @@ class Evaluator:
         self, path: Sequence[x509.Certificate], i: int, at: datetime, delegated: bool = True
     ) -> tuple[Status, str]:
         cert = path[i]
-        issuer_der = cert.issuer.public_bytes()
-        ca = is_ca(cert)
+        info = facts(cert)
         seen = _Pass()
         any_crl = False
-        for point in distribution_points(cert):
-            for name in point.crl_issuers or (cert.issuer,):
-                for crl in self.index.complete.get(name.public_bytes(), ()):
+        for point in info.points:
+            for name in point.crl_issuers_der or (info.issuer_der,):
+                for crl in self.index.complete.get(name, ()):
                     any_crl = True
-                    why = covers(crl, point, cert.issuer, ca)
+                    why = covers(crl, point, info.issuer_der, info.ca)
                     if why is not None:
                         seen.problems.append(f"{crl.source}: {why}")
                         continue
-                    revoked = self._one(crl, path, i, at, delegated, issuer_der, point, seen)
+                    revoked = self._one(crl, path, i, at, delegated, point, seen)
                     if revoked is not None:
                         return "revoked", revoked
         if seen.mask >= ALL_REASONS:
@@ -133,8 +132,7 @@ class Evaluator:
         i: int,
         at: datetime,
         delegated: bool,
-        issuer_der: bytes,
-        point: object,
+        point: DistributionPoint,
         seen: _Pass,
     ) -> str | None:
         """Process one in-scope CRL; returns the description proving a revocation."""
@@ -147,7 +145,7 @@ class Evaluator:
             if void is not None:
                 seen.problems.append(f"{crl.source}: {void}")
                 return None
-        serial = path[i].serial_number
+        serial, issuer_der = path[i].serial_number, facts(path[i]).issuer_der
         delta = _delta_for(self.index, crl, signer)
         if delta is not None and delta.lists(issuer_der, serial):
             return delta.description
@@ -159,7 +157,7 @@ class Evaluator:
         if stale is not None:
             seen.problems.append(stale)
             return None
-        interim = interim_reasons(crl, point)  # type: ignore[arg-type]
+        interim = interim_reasons(crl, point)
         if interim - seen.mask:
             seen.mask |= interim
             seen.used.append(

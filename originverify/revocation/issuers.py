@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
-from .certinfo import is_ca, key_id, may_sign_certs, may_sign_crls
+from .certinfo import facts
 from .crl import LoadedCRL
 
 _MAX_DEPTH = 6
@@ -40,10 +40,10 @@ class SignerStore:
     ) -> list[tuple[x509.Certificate, bool]]:
         """Certificates named like the CRL issuer, with the CRL's key id if it has one:
         ``(certificate, already validated)``; the validated path's own first."""
-        out = [(c, True) for c in path[first:] if c.subject.public_bytes() == crl.issuer_der]
+        out = [(c, True) for c in path[first:] if facts(c).subject_der == crl.issuer_der]
         out += [(c, False) for c in self._by_subject.get(crl.issuer_der, ())]
         if crl.key_id is not None:
-            out = [(c, ok) for c, ok in out if key_id(c) == crl.key_id]
+            out = [(c, ok) for c, ok in out if facts(c).key_id == crl.key_id]
         return out
 
     def signer(
@@ -65,7 +65,7 @@ class SignerStore:
         for cert, validated in candidates:
             if not (validated or delegated):
                 continue
-            if not may_sign_crls(cert):
+            if not facts(cert).may_sign_crls:
                 problems.append("signer's keyUsage lacks cRLSign")
             elif not crl.signed_by(cert):
                 problems.append("signature does not verify with the issuer's key")
@@ -118,7 +118,7 @@ class SignerStore:
         for issuer in pool:
             if issuer.subject != cert.issuer or issuer.signature == cert.signature:
                 continue
-            if not (is_ca(issuer) and may_sign_certs(issuer)):
+            if not (facts(issuer).ca and facts(issuer).may_sign_certs):
                 continue
             try:
                 cert.verify_directly_issued_by(issuer)

@@ -35,18 +35,19 @@ def names_match(ours: frozenset[x509.GeneralName], theirs: frozenset[x509.Genera
 
 
 def covers(
-    crl: LoadedCRL, point: DistributionPoint, cert_issuer: x509.Name, ca: bool
+    crl: LoadedCRL, point: DistributionPoint, cert_issuer_der: bytes, ca: bool
 ) -> str | None:
     """``None`` when ``crl`` covers certificates of ``point``, else why not."""
     if point.malformed:
         return "the certificate's distribution point cannot be interpreted"
     # (b)(1): the CRL issuer
-    if point.crl_issuers is not None:
-        if crl.issuer not in point.crl_issuers:
+    crl_issuers = point.crl_issuers_der
+    if crl_issuers is not None:
+        if crl.issuer_der not in crl_issuers:
             return "issued by another CRL issuer than the distribution point names"
         if not crl.indirect:
             return "the distribution point names a CRL issuer but the CRL is not indirect"
-    elif crl.issuer != cert_issuer:
+    elif crl.issuer_der != cert_issuer_der:
         return "not issued by the certificate's issuer"
     # (b)(2): the issuing distribution point
     idp = crl.idp
