@@ -278,8 +278,9 @@ class Verifier:
                     recheck = revocation.check(
                         (hit[0].certificate, *hit[0].chain), self._validation_time(now_ts)
                     )
-                    if recheck.cache_for != 0:
-                        until = hit[2] if recheck.cache_for is None else now_ts + recheck.cache_for
+                    bound = getattr(recheck, "cache_for", None)  # None from str-returning checkers
+                    if bound != 0:
+                        until = hit[2] if bound is None else now_ts + bound
                         self.cache.put(key, hit[0], min(hit[2], until), now_ts, generation)
                 if report is not None:
                     report.add("cache", True, "hit: identical headers verified before")
@@ -341,7 +342,7 @@ class Verifier:
         if self.revocation is not None:
             revocation_generation = self.revocation.generation
             status = self.revocation.check(path, at)
-            cache_for = status.cache_for
+            cache_for = getattr(status, "cache_for", None)  # None from str-returning checkers
             if report is not None:
                 report.add("revocation", True, str(status))
 

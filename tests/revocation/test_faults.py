@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.x509 import ocsp
 
 from originverify import Reason, ResultCache, VerificationError
@@ -22,7 +23,7 @@ from originverify.revocation import Revocation, RevocationStatus, http_fetch
 from tests.conftest import passthrough_headers
 from tests.revocation.conftest import RevPKI, verifier
 from tests.revocation.faultserver import FaultServer
-from tests.revocation.pkitools import DAY, NOW, der, issue, make_crl, make_ocsp
+from tests.revocation.pkitools import DAY, NOW, der, idp, issue, make_crl, make_ocsp
 
 
 @pytest.fixture
@@ -242,3 +243,26 @@ def test_status_cache_for(rev: RevPKI) -> None:
     soft = Revocation(mode="soft").check(path, NOW)
     assert soft.cache_for == 0 and "soft-fail" in str(soft)
     assert not good.may_block and Revocation(ocsp=True).may_block
+
+
+def test_soft_recheck_of_a_cached_entry_without_data_drops_it(
+    rev: RevPKI, faults: FaultServer
+) -> None:
+    """A cached good verdict re-checked after the data changed, now without usable data:
+    let through (soft) but no longer cached."""
+    url = faults.route("/i.crl", "ok", der(make_crl(rev.intermediate, [], number=1)))
+    revocation = Revocation(crl_urls=[url], mode="soft")
+    cache = ResultCache(16)
+    v = verifier(rev, revocation, cache=cache)
+    headers = passthrough_headers(rev.leaf)
+    assert v.verify_request(headers) is not None and len(cache) == 1
+    partition = make_crl(
+        rev.intermediate,
+        [],
+        number=2,
+        extensions=[idp([x509.UniformResourceIdentifier("http://elsewhere.example/p.crl")])],
+    )
+    faults.route("/i.crl", "ok", der(partition))  # the leaf's DP is not this partition
+    assert revocation.refresh()
+    assert v.verify_request(headers) is not None  # cache hit, re-checked: unknown, soft
+    assert len(cache) == 0
