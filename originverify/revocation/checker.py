@@ -246,7 +246,11 @@ class Revocation:
         cert = path[index]
         if self.distribution_points:
             self._learn(fetchable_uris(cert))
-        status, detail = self._evaluator.status(path, index, at)
+        try:
+            status, detail = self._evaluator.status(path, index, at)
+        except Exception as exc:  # a bug must not become a 500, nor a "good"
+            log.exception("originverify: CRL evaluation failed for %s", role)
+            status, detail = "unknown", f"CRL evaluation failed ({type(exc).__name__})"
         if status == "revoked":
             raise VerificationError(
                 Reason.REVOKED,

@@ -205,6 +205,15 @@ def _read_entries(crl: LoadedCRL, source: str) -> None:
 
 def parse_crl(crl: x509.CertificateRevocationList, source: str) -> LoadedCRL:
     """Check a CRL's structure and index its entries; raises ``CRLError``."""
+    try:
+        return _parse(crl, source)
+    except CRLError:
+        raise
+    except ValueError as exc:  # pyca parses lazily: names, times, extensions
+        raise CRLError(f"{source}: malformed CRL: {exc}") from None
+
+
+def _parse(crl: x509.CertificateRevocationList, source: str) -> LoadedCRL:
     next_update = crl.next_update_utc
     if next_update is None:
         raise CRLError(f"{source}: CRL has no nextUpdate (RFC 5280 requires one)")

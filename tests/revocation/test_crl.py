@@ -323,3 +323,42 @@ def test_from_settings(rev: RevPKI, tmp_path: Path) -> None:
         Revocation.from_settings({"revocation": "soft"})
     with pytest.raises(ConfigurationError, match="'off', 'soft' or 'hard'"):
         Revocation.from_settings({"revocation": "on"})
+
+
+def test_mutated_crls_only_ever_raise_crl_error(rev: RevPKI) -> None:
+    """Byte flips anywhere in a rich CRL (IDP, delta, indirect entries): parsing either
+    succeeds or raises ``CRLError`` (a ``ConfigurationError`` at start-up), nothing else."""
+    import random
+
+    from originverify.revocation import CRLError
+    from tests.revocation.pkitools import entry, idp
+
+    base = der(
+        make_crl(
+            rev.intermediate,
+            [1, 2, 3],
+            extensions=[idp([x509.UniformResourceIdentifier(rev.leaf_crl_url)], indirect=True)],
+            entries=[entry(9, x509.ReasonFlags.key_compromise, rev.root.cert.subject)],
+        )
+    )
+    path = [rev.leaf.cert, rev.intermediate.cert, rev.root.cert]
+    assert "good" in str(Revocation(crls=base).check(path, NOW))
+    rng = random.Random(5280)
+    outcomes = {"parsed": 0, "refused": 0, "good": 0}
+    for _ in range(400):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            load_crls(bytes(data), "mutant")
+        except CRLError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["parsed"] += 1
+        try:  # and evaluating it never raises anything but a verdict
+            status = Revocation(crls=bytes(data), mode="soft").check(path, NOW)
+            outcomes["good"] += "leaf: good" in str(status)
+        except VerificationError as exc:
+            assert exc.reason is Reason.REVOKED
+    assert outcomes["refused"] > 0 and outcomes["parsed"] > 0, outcomes
+    assert outcomes["good"] == 0, outcomes  # a changed CRL never verifies
