@@ -209,7 +209,7 @@ def parse_crl(crl: x509.CertificateRevocationList, source: str) -> LoadedCRL:
         return _parse(crl, source)
     except CRLError:
         raise
-    except ValueError as exc:  # pyca parses lazily: names, times, extensions
+    except (ValueError, x509.InvalidVersion) as exc:  # pyca parses lazily
         raise CRLError(f"{source}: malformed CRL: {exc}") from None
 
 
@@ -246,7 +246,7 @@ def load_crls(data: bytes, source: str) -> list[LoadedCRL]:
             crls = [x509.load_pem_x509_crl(block) for block in blocks]
         else:
             crls = [x509.load_der_x509_crl(data)]
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         if isinstance(exc, CRLError):
             raise
         raise CRLError(f"{source}: not a PEM or DER CRL ({exc})") from None

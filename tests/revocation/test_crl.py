@@ -343,7 +343,7 @@ def test_mutated_crls_only_ever_raise_crl_error(rev: RevPKI) -> None:
     )
     path = [rev.leaf.cert, rev.intermediate.cert, rev.root.cert]
     assert "good" in str(Revocation(crls=base).check(path, NOW))
-    rng = random.Random(5280)
+    rng = random.Random(5280)  # fixed seed: the same 400 mutants each run
     outcomes = {"parsed": 0, "refused": 0, "good": 0}
     for _ in range(400):
         data = bytearray(base)

@@ -338,3 +338,28 @@ def test_answers_are_refreshed_in_the_background_before_they_expire(rev: RevPKI)
 def test_ocsp_makes_check_possibly_blocking(rev: RevPKI) -> None:
     assert Revocation(ocsp=True).may_block
     assert not Revocation(crls=der(make_crl(rev.intermediate, []))).may_block
+
+
+def test_mutated_responses_never_say_good(rev: RevPKI) -> None:
+    import random
+
+    from originverify.revocation import check_ocsp_response
+
+    base = der(make_ocsp(rev.leaf.cert, rev.intermediate, GOOD))
+    skew = dt.timedelta(minutes=5)
+    assert check_ocsp_response(base, rev.leaf.cert, rev.intermediate.cert, NOW, skew)[0] == "good"
+    rng = random.Random(6960)  # fixed seed: the same 400 mutants each run
+    failures: dict[str, int] = {}
+    for _ in range(400):
+        data = bytearray(base)
+        for index in rng.sample(range(len(data)), rng.randint(1, 3)):
+            data[index] ^= rng.randrange(1, 256)
+        try:
+            status = check_ocsp_response(
+                bytes(data), rev.leaf.cert, rev.intermediate.cert, NOW, skew
+            )
+        except Exception as exc:  # the client turns any exception into "no answer"
+            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+            continue
+        assert status[0] != "good", "a changed response verified"
+    assert sum(failures.values()) > 0
