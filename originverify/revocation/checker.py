@@ -52,14 +52,18 @@ def load_certificates(items: CertInput | Iterable[CertInput]) -> list[x509.Certi
         if isinstance(item, x509.Certificate):
             out.append(item)
             continue
-        data = item if isinstance(item, bytes) else Path(item).read_bytes()
+        label = "<bytes>" if isinstance(item, bytes) else str(item)
         try:
+            data = item if isinstance(item, bytes) else Path(item).read_bytes()
             if b"-----BEGIN" in data:
-                out += [x509.load_pem_x509_certificate(b) for b in _PEM_CERT.findall(data)]
+                found = [x509.load_pem_x509_certificate(b) for b in _PEM_CERT.findall(data)]
             else:
-                out.append(x509.load_der_x509_certificate(data))
-        except ValueError as exc:
-            raise ConfigurationError(f"CRL signer certificate: {exc}") from None
+                found = [x509.load_der_x509_certificate(data)]
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"CRL signer certificate {label}: {exc}") from None
+        if not found:
+            raise ConfigurationError(f"CRL signer certificate {label}: no certificate in it")
+        out += found
     return out
 
 

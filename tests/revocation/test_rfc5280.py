@@ -5,13 +5,14 @@ local HTTP server (``crl_urls``) and checks a positive and a negative case throu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from originverify import Reason, VerificationError, Verifier
-from originverify.devpki import CertificateAuthority, Issued
+from originverify import ConfigurationError, Reason, VerificationError, Verifier
+from originverify.devpki import CertificateAuthority, Issued, cert_pem
 from originverify.revocation import Revocation
 from tests.conftest import passthrough_headers
 from tests.revocation.conftest import verifier
@@ -401,3 +402,23 @@ def test_this_update_within_clock_skew(pki: PKI) -> None:
     assert accepted(pki.verifier(pki.revocation(soon, clock_skew=3600)), leaf)
     err = refused(pki.verifier(pki.revocation(soon, clock_skew=60)), leaf)
     assert err.reason is Reason.REVOCATION_UNKNOWN and "not valid before" in err.detail
+
+
+def test_crl_signers_from_settings(pki: PKI, tmp_path: Path) -> None:
+    leaf = issue(pki.ca, "leaf")
+    new_ca = pki.root.intermediate(subject=pki.ca.cert.subject)
+    signer_file = tmp_path / "signers.pem"
+    signer_file.write_bytes(cert_pem(new_ca.cert))
+    crl_url = pki.server.serve("/rolled.crl", der(make_crl(pki.ca, [], signing_key=new_ca.key)))
+    settings = {"revocation": "hard", "crl_urls": crl_url, "crl_signers": str(signer_file)}
+    revocation = Revocation.from_settings(settings)
+    assert revocation is not None
+    try:
+        assert accepted(pki.verifier(revocation), leaf)
+    finally:
+        revocation.close()
+    for bad, message in ((tmp_path / "missing.pem", "No such file"), (tmp_path, "Is a directory")):
+        with pytest.raises(ConfigurationError, match=message):
+            Revocation(crl_signers=[bad])
+    with pytest.raises(ConfigurationError, match="no certificate in it"):
+        Revocation(crl_signers=[b"-----BEGIN NOTHING-----"])
