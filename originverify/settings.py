@@ -51,6 +51,8 @@ KEYS: dict[str, str] = {
     "revocation_scope": "'leaf' (default) or 'chain'",
     "crl_files": "CRL files or directories (PEM/DER), reloaded in the background",
     "crl_urls": "CRL URLs fetched in the background",
+    "crl_signers": "certificates (files/PEM) that may sign CRLs besides the issuer: a CA's "
+    "new certificate after a key rollover, a dedicated CRL signer",
     "crl_distribution_points": "also fetch the CRL distribution points certificates name",
     "ocsp": "ask the AIA OCSP responder when no current CRL answers",
     "ocsp_timeout": "seconds an OCSP query may take on the request path",

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -33,6 +33,9 @@ from cryptography.x509.verification import VerificationError as EngineError
 
 from .errors import ConfigurationError, Reason, VerificationError
 from .trust import TrustSnapshot, TrustStore
+
+if TYPE_CHECKING:
+    from .revocation.status import RevocationStatus
 
 Profile = Literal["private", "webpki"]
 PROFILES: tuple[Profile, ...] = ("private", "webpki")
@@ -270,8 +273,9 @@ class RevocationChecker(Protocol):
     @property
     def generation(self) -> int: ...
 
-    def check(self, path: Sequence[x509.Certificate], at: datetime) -> str:
-        """Raise ``VerificationError`` (``revoked``/``revocation_unknown``) or describe."""
+    def check(self, path: Sequence[x509.Certificate], at: datetime) -> RevocationStatus:
+        """Raise ``VerificationError`` (``revoked``/``revocation_unknown``) or describe;
+        the status's ``cache_for`` bounds how long the verdict may be cached."""
         ...
 
 
