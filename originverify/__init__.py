@@ -24,7 +24,7 @@ from .source import (
 )
 from .trust import TrustStore, load_certificates
 from .verifier import Mode, Report, Step, Verifier
-from .verify import ValidationPolicy
+from .chain import ValidationPolicy
 
 __version__ = "0.1.0"
 

@@ -25,7 +25,7 @@ from .source import (
 )
 from .trust import TrustStore
 from .verifier import Verifier
-from .verify import RevocationChecker
+from .chain import RevocationChecker
 
 #: Every accepted key, with what it takes. Documented in docs/configuration.md.
 KEYS: dict[str, str] = {

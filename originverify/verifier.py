@@ -34,14 +34,13 @@ from .identity import ClientIdentity
 from .rules import NO_RULES, Rules
 from .source import RequestContext, SourceProof
 from .trust import CertSource, TrustStore
-from .verify import (
+from .chain import (
     Engine,
     Profile,
     RevocationChecker,
     ValidationPolicy,
     build_engine,
-    check_key,
-    check_validity,
+    check_presented,
 )
 
 log = logging.getLogger("originverify")
@@ -299,11 +298,8 @@ class Verifier:
             report.presented = [leaf, *chain]
         self._cross_check(forwarded, leaf, report)
 
-        check_key(leaf, self.policy, "leaf", forwarded.leaf)
-        for index, cert in enumerate(chain):
-            check_key(cert, self.policy, f"chain[{index}]", forwarded.chain[index])
         now = self._validation_time(now_ts)
-        at = check_validity(leaf, now, self.policy.clock_skew)
+        at = check_presented(leaf, chain, forwarded.leaf, forwarded.chain, self.policy, now)
         if report is not None:
             report.add(
                 "key and validity",
@@ -387,11 +383,12 @@ class Verifier:
         return fixed.timestamp() if fixed is not None else time.time()
 
     def _validation_time(self, now_ts: float) -> datetime:
-        # Whole seconds, as X.509 times and pyca's verifier have them.
+        # Exact (microseconds kept): chain.clock hands engines whole seconds and judges
+        # the path's validity against this instant.
         fixed = self.policy.validation_time
         if fixed is not None:
-            return fixed.replace(microsecond=0)
-        return datetime.fromtimestamp(int(now_ts), UTC)
+            return fixed
+        return datetime.fromtimestamp(now_ts, UTC)
 
     def _refuse(self, exc: VerificationError, peer: str | None) -> None:
         """Log and count; re-raise unless the mode is report-only."""
