@@ -55,12 +55,12 @@ def uncached_steps(key_type: str, requests: int) -> dict[str, Any]:
 
     from bench_engines import bare_verifier
 
-    from originverify.identity import ClientIdentity
-    from originverify.source import RequestContext
-    from originverify.verifier import _parse
     from originverify.chain import check_presented
     from originverify.chain.clock import check_window, first_instant
     from originverify.chain.engine import check_unconstrained_leaf
+    from originverify.identity import ClientIdentity
+    from originverify.source import RequestContext
+    from originverify.verifier import _parse
 
     chain = make_chain(key_type, 3)
     headers = rfc9440_headers(chain)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import formats
 from .cache import ResultCache
+from .chain import ValidationPolicy
 from .errors import ConfigurationError, OriginVerifyError, Reason, VerificationError
 from .formats import CertificateFormat, EdgeClaims, ForwardedCertificate, Limits
 from .headers import HeaderList, Headers, MappingHeaders, WSGIHeaders, as_headers
@@ -24,7 +25,6 @@ from .source import (
 )
 from .trust import TrustStore, load_certificates
 from .verifier import Mode, Report, Step, Verifier
-from .chain import ValidationPolicy
 
 __version__ = "0.1.0"
 

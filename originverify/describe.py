@@ -24,16 +24,19 @@ def name(value: x509.Name, limit: int = LIMIT) -> str:
     """An RFC 4514 rendering of ``value`` capped at ``limit`` characters; never raises."""
     try:
         return cap(value.rfc4514_string(), limit)
-    except Exception:  # noqa: BLE001 - any parse failure of hostile bytes: fall back
-        pass
+    except Exception:  # any parse failure of hostile bytes: render attribute by attribute
+        return _by_attribute(value, limit)
+
+
+def _by_attribute(value: x509.Name, limit: int) -> str:
     parts = []
     try:
         for attribute in value:
             try:
                 parts.append(attribute.rfc4514_string())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 parts.append(f"{attribute.oid.dotted_string}=<unreadable>")
-    except Exception:  # noqa: BLE001
+    except Exception:
         return UNREADABLE
     return cap(",".join(reversed(parts)), limit) if parts else UNREADABLE
 
@@ -42,7 +45,7 @@ def subject(cert: x509.Certificate, limit: int = LIMIT) -> str:
     """The certificate's subject, as ``name`` renders it; never raises."""
     try:
         value = cert.subject
-    except Exception:  # noqa: BLE001
+    except Exception:
         return UNREADABLE
     return name(value, limit)
 
@@ -51,6 +54,6 @@ def issuer(cert: x509.Certificate, limit: int = LIMIT) -> str:
     """The certificate's issuer, as ``name`` renders it; never raises."""
     try:
         value = cert.issuer
-    except Exception:  # noqa: BLE001
+    except Exception:
         return UNREADABLE
     return name(value, limit)

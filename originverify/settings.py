@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from .cache import ResultCache
+from .chain import RevocationChecker
 from .errors import ConfigurationError
 from .formats import CertificateFormat, Limits
 from .rules import Rules
@@ -25,7 +26,6 @@ from .source import (
 )
 from .trust import TrustStore
 from .verifier import Verifier
-from .chain import RevocationChecker
 
 #: Every accepted key, with what it takes. Documented in docs/configuration.md.
 KEYS: dict[str, str] = {

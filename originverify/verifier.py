@@ -26,14 +26,6 @@ from typing import Any
 from cryptography import x509
 
 from .cache import ResultCache
-from .errors import ConfigurationError, Reason, VerificationError
-from .formats import CLOUDFRONT_PASSTHROUGH, CertificateFormat, ForwardedCertificate, Limits
-from .formats import get as get_format
-from .headers import HeaderInput, as_headers, values_of
-from .identity import ClientIdentity
-from .rules import NO_RULES, Rules
-from .source import RequestContext, SourceProof
-from .trust import CertSource, TrustStore
 from .chain import (
     Engine,
     Profile,
@@ -42,6 +34,14 @@ from .chain import (
     build_engine,
     check_presented,
 )
+from .errors import ConfigurationError, Reason, VerificationError
+from .formats import CLOUDFRONT_PASSTHROUGH, CertificateFormat, ForwardedCertificate, Limits
+from .formats import get as get_format
+from .headers import HeaderInput, as_headers, values_of
+from .identity import ClientIdentity
+from .rules import NO_RULES, Rules
+from .source import RequestContext, SourceProof
+from .trust import CertSource, TrustStore
 
 log = logging.getLogger("originverify")
 

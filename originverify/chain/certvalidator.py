@@ -125,6 +125,10 @@ class CertvalidatorEngine:
         self._runner = _LoopThread("originverify-certvalidator")
         self._prepared: tuple[int, _Prepared] | None = None
         self._lock = threading.Lock()
+        try:  # at start-up: anchors pyhanko cannot read are a configuration error
+            self._prepare(trust.snapshot)
+        except Exception as exc:
+            raise ConfigurationError(f"certvalidator cannot read the trust store: {exc}") from None
 
     def _prepare(self, snapshot: TrustSnapshot) -> _Prepared:
         cached = self._prepared
@@ -143,7 +147,12 @@ class CertvalidatorEngine:
         snapshot: TrustSnapshot,
     ) -> list[x509.Certificate]:
         """The validated path, leaf first, anchor last; raises ``VerificationError``."""
-        prepared = self._prepare(snapshot)
+        try:
+            prepared = self._prepare(snapshot)
+        except Exception as exc:  # a reloaded store pyhanko cannot read: fail closed
+            raise VerificationError(
+                Reason.UNTRUSTED_CHAIN, f"certvalidator cannot read the trust store: {exc}"
+            ) from None
         by_der = dict(prepared.by_der)
         presented_der = []
         for cert in (leaf, *presented):

@@ -75,11 +75,7 @@ def other_instants(
         found.add(cert.not_valid_before_utc)
         found.add(cert.not_valid_after_utc)
     first = first_instant(leaf, now)
-    usable = [
-        t
-        for t in found
-        if low <= t <= high and leaf_start <= t <= leaf_end and t != first
-    ]
+    usable = [t for t in found if low <= t <= high and leaf_start <= t <= leaf_end and t != first]
     usable.sort(key=lambda t: (abs(t - now), t))
     return usable[:MAX_RETRIES]
 

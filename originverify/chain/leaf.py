@@ -77,20 +77,24 @@ def leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
         return Reason.MALFORMED_CERTIFICATE, f"leaf: unreadable ({type(exc).__name__})"
     by_oid = {ext.oid: ext for ext in extensions}
     eku = by_oid.get(ExtensionOID.EXTENDED_KEY_USAGE)
+    eku_value = eku.value if eku is not None else None
     return LeafFacts(
         not_before=start,
         not_after=end,
         key=key_facts(cert),
         refusal=_structural_refusal(by_oid),
-        eku=frozenset(eku.value) if eku is not None else None,  # type: ignore[arg-type]
+        eku=frozenset(eku_value) if isinstance(eku_value, x509.ExtendedKeyUsage) else None,
         critical=frozenset(ext.oid for ext in extensions if ext.critical),
         present=frozenset(by_oid),
     )
 
 
-def _structural_refusal(by_oid: dict[x509.ObjectIdentifier, x509.Extension]) -> Refusal | None:
+Extensions = dict[x509.ObjectIdentifier, x509.Extension[x509.ExtensionType]]
+
+
+def _structural_refusal(by_oid: Extensions) -> Refusal | None:
     bc = by_oid.get(ExtensionOID.BASIC_CONSTRAINTS)
-    if bc is not None and bc.value.ca:
+    if bc is not None and isinstance(bc.value, x509.BasicConstraints) and bc.value.ca:
         return Reason.INVALID_CERTIFICATE, "leaf is a CA certificate (basicConstraints CA:TRUE)"
     if ExtensionOID.NAME_CONSTRAINTS in by_oid:
         return Reason.INVALID_CERTIFICATE, "leaf carries nameConstraints (CA certificates only)"
@@ -102,8 +106,8 @@ def _structural_refusal(by_oid: dict[x509.ObjectIdentifier, x509.Extension]) -> 
     if unknown:
         return Reason.INVALID_CERTIFICATE, f"leaf: unsupported critical extension {unknown[0]}"
     ku = by_oid.get(ExtensionOID.KEY_USAGE)
-    if ku is not None:
-        usage: x509.KeyUsage = ku.value  # type: ignore[assignment]
+    if ku is not None and isinstance(ku.value, x509.KeyUsage):
+        usage = ku.value
         if not usage.digital_signature:
             return Reason.BAD_USAGE, "leaf keyUsage lacks digitalSignature"
         if usage.key_cert_sign or usage.crl_sign:
@@ -148,15 +152,19 @@ def _check_profile(facts: LeafFacts, policy: ValidationPolicy) -> None:
         raise VerificationError(Reason.BAD_USAGE, f"leaf EKU does not allow {eku_name(purpose)}")
     if policy.profile != "webpki":
         return
-    critical = facts.critical
+    critical, present = facts.critical, facts.present
+    aki, san = ExtensionOID.AUTHORITY_KEY_IDENTIFIER, ExtensionOID.SUBJECT_ALTERNATIVE_NAME
+    problem = None
     if ExtensionOID.EXTENDED_KEY_USAGE in critical:
-        raise VerificationError(Reason.INVALID_CERTIFICATE, "webpki profile: EKU (2.5.29.37) criticality: must be non-critical")
-    if ExtensionOID.AUTHORITY_KEY_IDENTIFIER not in facts.present:
-        raise VerificationError(Reason.INVALID_CERTIFICATE, "webpki profile: leaf lacks authorityKeyIdentifier (2.5.29.35)")
-    if ExtensionOID.AUTHORITY_KEY_IDENTIFIER in critical:
-        raise VerificationError(Reason.INVALID_CERTIFICATE, "webpki profile: AKI (2.5.29.35) criticality: must be non-critical")
-    if ExtensionOID.SUBJECT_ALTERNATIVE_NAME not in facts.present:
-        raise VerificationError(Reason.INVALID_CERTIFICATE, "webpki profile: leaf lacks subjectAltName (2.5.29.17)")
+        problem = "EKU (2.5.29.37) criticality: must be non-critical"
+    elif aki not in present:
+        problem = "leaf lacks authorityKeyIdentifier (2.5.29.35)"
+    elif aki in critical:
+        problem = "AKI (2.5.29.35) criticality: must be non-critical"
+    elif san not in present:
+        problem = "leaf lacks subjectAltName (2.5.29.17)"
+    if problem is not None:
+        raise VerificationError(Reason.INVALID_CERTIFICATE, f"webpki profile: {problem}")
 
 
 def _check_validity(
