@@ -102,9 +102,7 @@ def _dup(m: Maker, value: x509.ExtensionType) -> bytes:
 def _garbled_ku(m: Maker) -> bytes:
     garbage = x509.UnrecognizedExtension(forge.PLACEHOLDER_A, b"\x04\x01\xff")
     cert = m.build([*_replace(m, ExtensionOID.KEY_USAGE, None), (garbage, True)])
-    return forge.patch(
-        cert, m.inter.key, forge.rename(forge.PLACEHOLDER_A, ExtensionOID.KEY_USAGE)
-    )
+    return forge.patch(cert, m.inter.key, forge.rename(forge.PLACEHOLDER_A, ExtensionOID.KEY_USAGE))
 
 
 Case = Callable[[Maker], x509.Certificate | bytes]
