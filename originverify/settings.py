@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .chain import RevocationChecker
 from .errors import ConfigurationError
 from .signatures import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .source import (
@@ -20,7 +21,6 @@ from .source import (
     TrustedProxies,
 )
 from .verifier import Verifier
-from .verify import RevocationChecker
 
 #: Every accepted key, with what it takes. Documented in docs/configuration.md.
 KEYS: dict[str, str] = {

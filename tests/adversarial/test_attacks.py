@@ -22,7 +22,7 @@ from originverify import (
 )
 from originverify.devpki import CertificateAuthority, Issued, cert_der
 from originverify.formats.sfbinary import serialize_item, serialize_list
-from originverify.verify import CryptographyEngine
+from originverify.chain import CryptographyEngine
 from tests.conftest import EDGE_SECRET, PKI, passthrough_headers
 
 
