@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .chain import RevocationChecker
 from .errors import ConfigurationError
 from .signatures import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .source import (
@@ -20,7 +21,6 @@ from .source import (
     TrustedProxies,
 )
 from .verifier import Verifier
-from .verify import RevocationChecker
 
 #: Every accepted key, with what it takes. Documented in docs/configuration.md.
 KEYS: dict[str, str] = {
@@ -52,6 +52,8 @@ KEYS: dict[str, str] = {
     "revocation_scope": "'leaf' (default) or 'chain'",
     "crl_files": "CRL files or directories (PEM/DER), reloaded in the background",
     "crl_urls": "CRL URLs fetched in the background",
+    "crl_signers": "certificates (files/PEM) that may sign CRLs besides the issuer: a CA's "
+    "new certificate after a key rollover, a dedicated CRL signer",
     "crl_distribution_points": "also fetch the CRL distribution points certificates name",
     "ocsp": "ask the AIA OCSP responder when no current CRL answers",
     "ocsp_timeout": "seconds an OCSP query may take on the request path",
