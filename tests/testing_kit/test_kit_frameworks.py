@@ -66,6 +66,40 @@ def test_fastapi_test_client_signed(pki: testing.PKI) -> None:
         assert replay.status_code == 403
 
 
+def test_starlette_authentication_backend(pki: testing.PKI) -> None:
+    from starlette.applications import Starlette
+    from starlette.authentication import requires
+    from starlette.middleware import Middleware
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient as StarletteClient
+
+    from originverify.starlette import ClientCertBackend
+
+    edge = testing.Edge("nginx")
+
+    @requires("client_cert")
+    async def whoami(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.user.display_name)
+
+    app = Starlette(
+        routes=[Route("/whoami", whoami)],
+        middleware=[
+            Middleware(
+                ClientCertMiddleware,
+                verifier=build_verifier(edge.settings(pki, mode="optional")),
+            ),
+            Middleware(AuthenticationMiddleware, backend=ClientCertBackend()),
+        ],
+    )
+    with StarletteClient(app) as client:
+        answer = client.get("/whoami", headers=edge.headers(pki.client("dora")))
+        assert answer.status_code == 200, answer.text
+        assert "dora" in answer.text
+        assert client.get("/whoami", headers=edge.headers()).status_code == 403  # anonymous
+
+
 DJANGO_SCRIPT = """
 import json, sys
 from django.conf import settings
