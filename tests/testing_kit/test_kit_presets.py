@@ -37,7 +37,7 @@ def test_preset_headers_verify(fmt: str, pki: testing.PKI, alice: testing.Client
     assert identity.common_name == "alice"
 
 
-@pytest.mark.parametrize("fmt", ["cloudfront-passthrough", "envoy-xfcc", "nginx"])
+@pytest.mark.parametrize("fmt", testing.FORMATS)
 def test_signed_envelope_headers_verify(
     fmt: str, pki: testing.PKI, alice: testing.ClientCert
 ) -> None:
