@@ -108,16 +108,22 @@ class PKI:
         dns: Sequence[str] = (),
         uris: Sequence[str] = (),
         emails: Sequence[str] = (),
+        ips: Sequence[str] = (),
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         key_type: devpki.KeyType = "ec",
+        eku: Sequence[x509.ObjectIdentifier] | None = (devpki.CLIENT_AUTH,),
     ) -> ClientCert:
-        """A client certificate (EKU clientAuth) with the given subject CN and SANs."""
+        """A client certificate with the given subject CN and SANs. ``eku`` defaults to
+        clientAuth; ``eku=[ExtendedKeyUsageOID.SERVER_AUTH]`` makes one a verifier refuses
+        (``bad_usage``), ``None`` one without the extension."""
         issued = self._issuer.issue(
             common_name,
             dns=dns,
             uris=uris,
             emails=emails,
+            ips=ips,
+            eku=eku,
             key_type=key_type,
             not_before=not_before or devpki.DEFAULT_NOT_BEFORE,
             not_after=not_after or devpki.DEFAULT_NOT_AFTER,
