@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from . import names
+from .formats.base import NO_CLAIMS, EdgeClaims
 from .spiffe import SpiffeID, is_spiffe_uri
 from .spiffe import parse as parse_spiffe
-from .formats.base import NO_CLAIMS, EdgeClaims
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _CN: Final = NameOID.COMMON_NAME.dotted_string

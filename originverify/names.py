@@ -95,9 +95,7 @@ def parsed(get: x509.Name | None) -> ParsedName | None:
     """``name`` as ``ParsedName``; ``None`` when it is absent."""
     if get is None:
         return None
-    return tuple(
-        tuple((a.oid.dotted_string, a.value) for a in rdn) for rdn in reversed(get.rdns)
-    )
+    return tuple(tuple((a.oid.dotted_string, a.value) for a in rdn) for rdn in reversed(get.rdns))
 
 
 def parsed_subject(certificate: x509.Certificate, issuer: bool = False) -> ParsedName | None:
@@ -114,7 +112,7 @@ def render(certificate: x509.Certificate, issuer: bool = False) -> str:
     try:
         name = certificate.issuer if issuer else certificate.subject
         return name.rfc4514_string()
-    except Exception:  # noqa: BLE001 - a renderer for logs and identities must not raise
+    except Exception:  # a renderer for logs and identities must not raise
         return UNDECODABLE
 
 
@@ -122,7 +120,7 @@ def render_name(name: x509.Name) -> str:
     """RFC 4514 string of ``name`` for logs and messages; never raises."""
     try:
         return name.rfc4514_string()
-    except Exception:  # noqa: BLE001 - see render()
+    except Exception:  # see render()
         return UNDECODABLE
 
 

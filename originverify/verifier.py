@@ -12,7 +12,6 @@ work, because a mismatch means tampering whatever the chain says.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -29,6 +28,7 @@ from .cache import ResultCache
 from .errors import ConfigurationError, Reason, VerificationError
 from .formats import CLOUDFRONT_PASSTHROUGH, CertificateFormat, ForwardedCertificate, Limits
 from .formats import get as get_format
+from .formats.claims import cross_check
 from .headers import HeaderInput, as_headers, values_of
 from .identity import ClientIdentity
 from .rules import NO_RULES, Rules
@@ -359,25 +359,9 @@ class Verifier:
     def _cross_check(
         self, forwarded: ForwardedCertificate, leaf: x509.Certificate, report: Report | None
     ) -> None:
-        claims = forwarded.claims
-        if not claims:
-            return
-        if claims.present is False:
-            raise VerificationError(
-                Reason.EDGE_MISMATCH, "edge says no certificate was presented, yet one arrived"
-            )
-        assert forwarded.leaf is not None
-        if claims.sha256 is not None and claims.sha256 != hashlib.sha256(forwarded.leaf).digest():
-            raise VerificationError(
-                Reason.EDGE_MISMATCH, "edge's SHA-256 fingerprint does not match the certificate"
-            )
-        if claims.serial is not None and claims.serial != leaf.serial_number:
-            raise VerificationError(
-                Reason.EDGE_MISMATCH,
-                f"edge's serial {claims.serial:x} does not match {leaf.serial_number:x}",
-            )
-        if report is not None:
-            names = ", ".join(name for name, _ in claims.raw)
+        cross_check(forwarded, leaf)
+        if report is not None and forwarded.claims:
+            names = ", ".join(name for name, _ in forwarded.claims.raw)
             report.add("edge claims", True, f"consistent with the certificate ({names})")
 
     # -- helpers ---------------------------------------------------------------------------
