@@ -35,7 +35,7 @@ from typing import Final
 from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, Reason, VerificationError
 
 #: A decoded DN: RDNs in RFC 4514 order (most specific first), each a tuple of
 #: ``(dotted OID, value)``. Values are ``str`` (``bytes`` for bit-string attributes).
@@ -107,6 +107,18 @@ def parsed_subject(certificate: x509.Certificate, issuer: bool = False) -> Parse
         return None
 
 
+def require_decodable(certificate: x509.Certificate) -> None:
+    """Refuse a leaf whose subject or issuer cannot be decoded (``malformed_certificate``):
+    every such certificate would otherwise share one rendering, ``UNDECODABLE``, and an
+    application keying accounts on ``identity.subject`` would merge them."""
+    for issuer in (False, True):
+        if parsed_subject(certificate, issuer) is None:
+            raise VerificationError(
+                Reason.MALFORMED_CERTIFICATE,
+                f"leaf {'issuer' if issuer else 'subject'} cannot be decoded",
+            )
+
+
 def render(certificate: x509.Certificate, issuer: bool = False) -> str:
     """RFC 4514 string of the subject (or issuer); ``UNDECODABLE`` instead of raising."""
     try:
@@ -162,7 +174,7 @@ def _split(text: str, globs: bool = True) -> list[list[tuple[str, list[str | obj
         while True:
             while pos < size and text[pos] == " ":
                 pos += 1
-            lone = pos + 1 == size or text[pos + 1] == ","
+            lone = text[pos + 1 : pos + 2] in ("", ",")
             if globs and text.startswith("*", pos) and lone:
                 if rdn:
                     raise ValueError("'*' stands for whole RDNs and cannot join with '+'")

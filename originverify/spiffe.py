@@ -108,7 +108,10 @@ class SpiffePattern:
         if spiffe_id is None or spiffe_id.trust_domain != self.trust_domain:
             return False
         got = spiffe_id.segments
-        if len(got) != len(self.segments) and not (self.rest and len(got) > len(self.segments)):
+        wanted = len(self.segments)
+        if len(got) < wanted or (len(got) == wanted and self.rest):
+            return False
+        if len(got) > wanted and not self.rest:
             return False
         for want, segment in zip(self.segments, got, strict=False):
             if isinstance(want, str):

@@ -31,6 +31,7 @@ from .formats import get as get_format
 from .formats.claims import cross_check
 from .headers import HeaderInput, as_headers, values_of
 from .identity import ClientIdentity
+from .names import require_decodable
 from .rules import NO_RULES, Rules
 from .source import RequestContext, SourceProof
 from .trust import CertSource, TrustStore
@@ -295,6 +296,7 @@ class Verifier:
             return None
 
         leaf, chain = _parse(forwarded)
+        require_decodable(leaf)
         if report is not None:
             report.presented = [leaf, *chain]
         self._cross_check(forwarded, leaf, report)
