@@ -77,6 +77,7 @@ _TYPE: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9][0-9.]*")
 _SELF_ESCAPED: Final = frozenset(',+"\\<>;=#* ')
 _FORBIDDEN: Final = frozenset('";<>')
 _STAR: Final = object()
+_HEX_FORM: Final = object()  # an RFC 4514 ``#<BER hex>`` value
 MAX_RDN_ATTRIBUTES: Final = 4
 
 
@@ -227,9 +228,13 @@ def _value(text: str, pos: int, globs: bool) -> tuple[int, list[str | object]]:
             pos += 2
             continue
         flush_bytes()
-        if ch in _FORBIDDEN:
+        if ch == "#" and pos == start:
+            if globs:
+                raise ValueError("'#<hex>' values are not supported; write \\# for a '#'")
+            parts.append(_HEX_FORM)
+        elif ch in _FORBIDDEN:
             raise ValueError(f"unescaped {ch!r} at position {pos}")
-        if ch == "*" and globs:
+        elif ch == "*" and globs:
             parts.extend(("".join(chars), _STAR))
             chars.clear()
         else:
@@ -335,9 +340,9 @@ def read_dn_claim(text: str) -> ParsedName | None:
         attrs: list[tuple[str, str | bytes]] = []
         for type_name, parts in rdn:
             oid = attribute_oid(type_name)
-            value = "".join(p for p in parts if isinstance(p, str))
-            if oid is None or value.startswith("#"):
+            if oid is None or _HEX_FORM in parts:
                 return None
+            value = "".join(p for p in parts if isinstance(p, str))
             attrs.append((oid, value))
         rdns.append(tuple(attrs))
     return tuple(rdns)
