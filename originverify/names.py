@@ -76,6 +76,7 @@ _OID: Final = re.compile(r"[0-2](?:\.(?:0|[1-9][0-9]*))+")
 _TYPE: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9][0-9.]*")
 _SELF_ESCAPED: Final = frozenset(',+"\\<>;=#* ')
 _FORBIDDEN: Final = frozenset('";<>')
+_PLAIN: Final = re.compile(r'[^,+\\"#;<>* ]+')  # a run needing no per-character care
 _STAR: Final = object()
 _HEX_FORM: Final = object()  # an RFC 4514 ``#<BER hex>`` value
 MAX_RDN_ATTRIBUTES: Final = 4
@@ -214,6 +215,12 @@ def _value(text: str, pos: int, globs: bool) -> tuple[int, list[str | object]]:
 
     size = len(text)
     while pos < size and text[pos] not in ",+":
+        plain = _PLAIN.match(text, pos)
+        if plain is not None:
+            flush_bytes()
+            chars.append(plain.group())
+            pos = plain.end()
+            continue
         ch = text[pos]
         if ch == "\\":
             nxt = text[pos + 1 : pos + 3]
@@ -335,6 +342,10 @@ def read_dn_claim(text: str) -> ParsedName | None:
     """
     if text == "":
         return ()
+    if not _NEEDS_CARE.search(text):
+        simple = _read_simple_dn(text)
+        if simple is not _NOT_SIMPLE:
+            return simple  # type: ignore[return-value]
     rdns: list[tuple[tuple[str, str | bytes], ...]] = []
     for rdn in _split(text, globs=False):
         attrs: list[tuple[str, str | bytes]] = []
@@ -345,6 +356,28 @@ def read_dn_claim(text: str) -> ParsedName | None:
             value = "".join(p for p in parts if isinstance(p, str))
             attrs.append((oid, value))
         rdns.append(tuple(attrs))
+    return tuple(rdns)
+
+
+_NEEDS_CARE: Final = re.compile(r'[\\"#;<>+]')
+
+
+_NOT_SIMPLE: Final = object()
+
+
+def _read_simple_dn(text: str) -> ParsedName | object | None:
+    """The common case, no escapes and no multi-valued RDNs, without the character loop;
+    ``_NOT_SIMPLE`` sends anything unusual to the full reader (which explains errors)."""
+    rdns: list[tuple[tuple[str, str | bytes], ...]] = []
+    for part in text.split(","):
+        type_name, eq, value = part.partition("=")
+        type_name = type_name.lstrip(" ")
+        if not eq or not _TYPE.fullmatch(type_name) or value != value.strip(" "):
+            return _NOT_SIMPLE
+        oid = attribute_oid(type_name)
+        if oid is None:
+            return None
+        rdns.append(((oid, value),))
     return tuple(rdns)
 
 

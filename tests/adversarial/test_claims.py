@@ -8,6 +8,7 @@ RFC 2253 escapes, multi-valued RDNs and non-ASCII text."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -129,7 +130,7 @@ def test_validity_claims_contradicting_the_der(pki: PKI, before: int, after: int
 
 
 def _openssl_time(when: dt.datetime) -> str:
-    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
     return f"{months[when.month - 1]} {when.day:2d} {when:%H:%M:%S %Y} GMT"
 
 
@@ -216,14 +217,10 @@ DN_TEXT = st.lists(st.sampled_from(DN_PIECES), max_size=40).map("".join)
 @settings(max_examples=400, deadline=None)
 @given(text=DN_TEXT)
 def test_hostile_dn_text_raises_only_the_documented_errors(text: str) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         read_dn_claim(text)
-    except ValueError:
-        pass
-    try:
+    with contextlib.suppress(ConfigurationError):
         DNPattern.parse(text)
-    except ConfigurationError:
-        pass
 
 
 @settings(max_examples=150, deadline=None)
