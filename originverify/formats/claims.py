@@ -292,6 +292,25 @@ def cross_check(forwarded: ForwardedCertificate, leaf: x509.Certificate) -> None
             )
     _check_dn("subject", claims.unverified_subject, leaf, issuer=False)
     _check_dn("issuer", claims.unverified_issuer, leaf, issuer=True)
+    if claims.uris or claims.dns_names:
+        _check_sans(claims, leaf)
+
+
+def _check_sans(claims: EdgeClaims, leaf: x509.Certificate) -> None:
+    """Every SAN the edge named must be one of the certificate's (an edge may name fewer)."""
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = set(san.get_values_for_type(x509.UniformResourceIdentifier))
+        dns = set(san.get_values_for_type(x509.DNSName))
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
+        uris, dns = set(), set()
+    for label, claimed, actual in (("URI", claims.uris, uris), ("DNS", claims.dns_names, dns)):
+        extra = [value for value in claimed if value not in actual]
+        if extra:
+            raise VerificationError(
+                Reason.EDGE_MISMATCH,
+                f"edge names {label} SAN {extra[0][:200]!r}, which the certificate lacks",
+            )
 
 
 def _check_dn(label: str, claimed: str | None, leaf: x509.Certificate, *, issuer: bool) -> None:

@@ -193,6 +193,31 @@ def test_xfcc_subject_is_only_ever_unverified(pki: PKI) -> None:
     assert identity.claims.unverified_subject == "CN=admin,O=Admins"
 
 
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        ([("URI", "spiffe://example.org/ns/prod/sa/alice")], None),
+        ([("URI", "spiffe://example.org/ns/prod/sa/admin")], Reason.EDGE_MISMATCH),
+        (
+            [("URI", "spiffe://example.org/ns/prod/sa/alice"), ("URI", "spiffe://x/y")],
+            Reason.EDGE_MISMATCH,
+        ),
+        ([("DNS", "admin.example.org")], Reason.EDGE_MISMATCH),
+        ([("URI", "")], None),  # Istio writes an empty URI= when there is none
+    ],
+)
+def test_xfcc_sans_must_be_the_certificates(
+    pki: PKI, pairs: list[tuple[str, str]], expected: Reason | None
+) -> None:
+    element = xfcc_element([("Cert", envoy_escaped([pki.leaf.der])), *pairs])
+    headers = [passthrough_headers(None)[0], ("x-forwarded-client-cert", element)]
+    v = verifier(pki, format="envoy-xfcc", extra_intermediates=pki.intermediate.pem)
+    if expected is None:
+        assert v.verify_request(headers) is not None
+    else:
+        assert reason(v, headers) is expected
+
+
 # -- the function itself, for the lead's request path, and fuzzing -------------------------
 
 
