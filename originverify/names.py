@@ -93,11 +93,9 @@ def attribute_oid(name: str) -> str | None:
 # -- reading names from certificates, never raising ----------------------------------------
 
 
-def parsed(get: x509.Name | None) -> ParsedName | None:
-    """``name`` as ``ParsedName``; ``None`` when it is absent."""
-    if get is None:
-        return None
-    return tuple(tuple((a.oid.dotted_string, a.value) for a in rdn) for rdn in reversed(get.rdns))
+def parsed(name: x509.Name) -> ParsedName:
+    """``name`` as ``ParsedName`` (RFC 4514 order)."""
+    return tuple(tuple((a.oid.dotted_string, a.value) for a in rdn) for rdn in reversed(name.rdns))
 
 
 def parsed_subject(certificate: x509.Certificate, issuer: bool = False) -> ParsedName | None:
@@ -105,7 +103,7 @@ def parsed_subject(certificate: x509.Certificate, issuer: bool = False) -> Parse
     it (e.g. invalid UTF-8 in a UTF8String): such a name matches no pattern."""
     try:
         return parsed(certificate.issuer if issuer else certificate.subject)
-    except ValueError:
+    except Exception:  # attacker-supplied bytes: any decoding failure means "no name"
         return None
 
 
@@ -342,6 +340,8 @@ def read_dn_claim(text: str) -> ParsedName | None:
     """
     if text == "":
         return ()
+    if not text.isascii():
+        text = _as_utf8(text)
     if not _NEEDS_CARE.search(text):
         simple = _read_simple_dn(text)
         if simple is not _NOT_SIMPLE:
@@ -357,6 +357,16 @@ def read_dn_claim(text: str) -> ParsedName | None:
             attrs.append((oid, value))
         rdns.append(tuple(attrs))
     return tuple(rdns)
+
+
+def _as_utf8(text: str) -> str:
+    """Header values arrive as octets mapped one-to-one to code points (latin-1); an edge
+    that writes UTF-8 unescaped (OpenSSL without ``ESC_MSB``: Apache) means those octets as
+    UTF-8. Text that is not such octets, or not valid UTF-8, is taken as it is."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
 
 
 _NEEDS_CARE: Final = re.compile(r'[\\"#;<>+]')

@@ -68,6 +68,19 @@ def test_openssl_rfc2253_claims_are_accepted(pki: PKI, tricky: Issued, esc_msb: 
     assert not hasattr(identity.claims, "subject")  # the old, trusting name is gone
 
 
+def test_raw_utf8_octets_in_a_dn_header_are_read_as_utf8(pki: PKI) -> None:
+    """Apache (no ``ESC_MSB``) writes UTF-8 octets; a byte-level header source hands them
+    over as latin-1 code points, and the claim still names the certificate."""
+    leaf = issue(pki.intermediate, TRICKY["utf8"])
+    octets = openssl_dn(leaf, esc_msb=False).encode("utf-8")
+    headers = [(n.encode(), v.encode("latin-1")) for n, v in passthrough_headers(leaf)]
+    headers.append((SUBJECT.encode(), octets))
+    assert verifier(pki).verify_request(headers) is not None
+    forged = openssl_dn(issue(pki.intermediate, name([(CN, "日本語 名前")])), esc_msb=False)
+    headers[-1] = (SUBJECT.encode(), forged.encode("utf-8"))
+    assert reason(verifier(pki), headers) is Reason.EDGE_MISMATCH
+
+
 def test_another_certificates_dn_is_a_mismatch(pki: PKI, tricky: Issued) -> None:
     for other in TRICKY.values():
         if other == tricky.cert.subject:
