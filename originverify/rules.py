@@ -63,10 +63,18 @@ def _pin(value: str) -> str:
 
 
 def _matchable_uris(identity: ClientIdentity) -> Iterable[str]:
-    """URI SANs without dot segments: ``.../a/../b`` could be read as ``.../b`` downstream."""
+    """URI SANs without dot segments: ``.../a/../b`` could be read as ``.../b`` downstream.
+
+    Checked after percent-decoding (repeatedly, so ``%252e`` counts too) with ``\\`` taken
+    as ``/``: ``a%2F..%2Fb`` and ``..%5Cb`` are dot segments to some readers."""
     for uri in identity.uris:
-        path = uri.split("?", 1)[0].split("#", 1)[0].replace("\\", "/")
-        if not any(unquote(segment) in _DOT_SEGMENTS for segment in path.split("/")):
+        path = uri.split("?", 1)[0].split("#", 1)[0]
+        for _ in range(3):
+            decoded = unquote(path)
+            if decoded == path:
+                break
+            path = decoded
+        if not _DOT_SEGMENTS.intersection(path.replace("\\", "/").split("/")):
             yield uri
 
 

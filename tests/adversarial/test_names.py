@@ -340,7 +340,10 @@ def test_bad_spiffe_patterns_fail_at_start_up(pattern: str) -> None:
         ("https://example.org/device/**", "https://example.org/device/../admin", False),
         ("https://example.org/device/**", "https://example.org/device/%2E%2E/admin", False),
         ("https://example.org/device/**", "https://example.org/device/a/b", True),
-        ("https://example.org/device/*", "https://example.org/device/..%5cadmin", True),
+        ("https://example.org/device/*", "https://example.org/device/..%5cadmin", False),
+        ("https://example.org/device/*", "https://example.org/device/a%2F..%2Fadmin", False),
+        ("https://example.org/device/*", "https://example.org/device/%252e%252e", False),
+        ("https://example.org/device/*", "https://example.org/device/a%20b", True),
         ("https://example.org/device/**", "https://example.org/device/a\\..\\admin", False),
     ],
 )
