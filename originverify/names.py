@@ -19,8 +19,8 @@ Pattern language (RFC 4514 spelling, most specific RDN first, as ``identity.subj
 - In a value, ``*`` matches any run of characters (of that value only); ``\\*`` is a
   literal star. ``\\,`` ``\\+`` ``\\\\`` ``\\"`` ``\\;`` ``\\<`` ``\\>`` ``\\=`` ``\\#``
   ``\\ `` escape themselves and ``\\XX`` is a UTF-8 byte in hex, as in RFC 4514.
-  Unescaped ``"``, ``;``, ``<``, ``>`` and leading/trailing spaces are configuration
-  errors; spaces after a ``,`` or ``+`` are ignored.
+  Unescaped ``"``, ``;``, ``<``, ``>``, a leading ``#`` and leading/trailing spaces are
+  configuration errors; spaces after a ``,`` or ``+`` are ignored.
 - Values compare case-sensitively, exactly as decoded from the certificate, with no
   Unicode normalisation: a Cyrillic ``а`` is not a Latin ``a``.
 """
