@@ -71,7 +71,7 @@ def create_app() -> Flask:
 
     @app.errorhandler(ClientCertificateError)
     def refused(error: ClientCertificateError) -> Any:
-        """JSON for the API, Werkzeug's HTML page everywhere else."""
+        """JSON with the reason for the API, the standard refusal everywhere else."""
         if request.path.startswith("/api/"):
             return jsonify(error=error.description, reason=error.reason.value), error.code
         return error

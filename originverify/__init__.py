@@ -7,10 +7,20 @@ from __future__ import annotations
 
 from . import formats
 from .cache import ResultCache
+from .config import Config, VerifierOptions
 from .errors import ConfigurationError, OriginVerifyError, Reason, VerificationError
 from .formats import CertificateFormat, EdgeClaims, ForwardedCertificate, Limits
-from .headers import HeaderList, Headers, MappingHeaders, WSGIHeaders, as_headers
+from .headers import (
+    HeaderList,
+    Headers,
+    WSGIHeaders,
+    as_headers,
+    from_environ,
+    from_mapping,
+    from_pairs,
+)
 from .identity import ANONYMOUS, AnonymousClient, ClientIdentity
+from .outcome import Mode, Outcome, Report, Step
 from .rules import Rules
 from .settings import build_verifier
 from .source import (
@@ -23,7 +33,7 @@ from .source import (
     TrustedProxies,
 )
 from .trust import TrustStore, load_certificates
-from .verifier import Mode, Report, Step, Verifier
+from .verifier import Verifier
 from .verify import ValidationPolicy
 
 __version__ = "0.1.0"
@@ -35,6 +45,7 @@ __all__ = [
     "AnyOf",
     "CertificateFormat",
     "ClientIdentity",
+    "Config",
     "ConfigurationError",
     "EdgeClaims",
     "EdgeSecret",
@@ -43,9 +54,9 @@ __all__ = [
     "Headers",
     "InsecureNoSourceProof",
     "Limits",
-    "MappingHeaders",
     "Mode",
     "OriginVerifyError",
+    "Outcome",
     "Reason",
     "Report",
     "RequestContext",
@@ -58,10 +69,14 @@ __all__ = [
     "ValidationPolicy",
     "VerificationError",
     "Verifier",
+    "VerifierOptions",
     "WSGIHeaders",
     "__version__",
     "as_headers",
     "build_verifier",
     "formats",
+    "from_environ",
+    "from_mapping",
+    "from_pairs",
     "load_certificates",
 ]

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from .adapters import STATE_KEY, Refusal, RefusalBuilder, refusal, request_from_scope
 from .errors import ConfigurationError, VerificationError
 from .headers import HeaderList
 from .identity import ClientIdentity
+from .outcome import Outcome
 from .verifier import Verifier
 
 Scope = MutableMapping[str, Any]
@@ -22,10 +24,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Key in ``scope["state"]`` holding the ``ClientIdentity`` (``None``: anonymous). Starlette
-#: and FastAPI expose it as ``request.state.client_identity``.
-STATE_KEY = "client_identity"
-
 #: ``(status, headers, body)`` of a refusal; what ``error_response`` callables return.
 ErrorResponse = tuple[int, list[tuple[str, str]], bytes]
 
@@ -33,35 +31,28 @@ __all__ = [
     "STATE_KEY",
     "ClientCertMiddleware",
     "ErrorResponse",
+    "acheck_scope",
     "client_identity",
     "default_error_response",
     "verify_scope",
 ]
 
+#: The kernel's refusal, under its 0.1 name (it now takes the ``Accept`` header's value).
+default_error_response = refusal
 
-def _target(scope: Scope) -> str:
-    raw = scope.get("raw_path")
-    path = raw.decode("latin-1") if isinstance(raw, bytes) else str(scope.get("path", "/"))
-    query = scope.get("query_string") or b""
-    return f"{path}?{query.decode('latin-1')}" if query else path
+
+async def acheck_scope(
+    verifier: Verifier, scope: Scope, headers: HeaderList | None = None, **options: Any
+) -> Outcome:
+    """The one core call for an ASGI connection; a cache miss runs in a worker thread."""
+    return await verifier.acheck(request_from_scope(scope, headers), **options)
 
 
 def verify_scope(
     verifier: Verifier, scope: Scope, headers: HeaderList | None = None
 ) -> ClientIdentity | None:
-    """The one core call for an ASGI connection, from the raw header list and the scope."""
-    if headers is None:
-        headers = HeaderList(scope.get("headers") or ())
-    client = scope.get("client")
-    hosts = headers.get_all("host")
-    return verifier.verify_request(
-        headers,
-        str(client[0]) if client else None,
-        method=scope.get("method", "GET"),
-        target=_target(scope),
-        scheme=scope.get("scheme"),
-        authority=hosts[0] if len(hosts) == 1 else None,
-    )
+    """Synchronous identity-or-raise form of ``acheck_scope`` (for tests and sync code)."""
+    return verifier.check(request_from_scope(scope, headers)).raise_for_refusal()
 
 
 def client_identity(connection: Any, key: str = STATE_KEY) -> ClientIdentity | None:
@@ -83,22 +74,6 @@ def client_identity(connection: Any, key: str = STATE_KEY) -> ClientIdentity | N
     return identity
 
 
-def _wants_json(headers: HeaderList) -> bool:
-    accept = ",".join(headers.get_all("accept")).lower()
-    return ("application/json" in accept or "+json" in accept) and "text/html" not in accept
-
-
-def default_error_response(error: VerificationError, accept_json: bool) -> ErrorResponse:
-    """Status and short public message (never ``detail``); JSON if the client asks for it."""
-    content_type, body = error.response_body(as_json=accept_json)
-    headers = [
-        ("content-type", content_type),
-        ("content-length", str(len(body))),
-        ("cache-control", "no-store"),
-    ]
-    return error.http_status, headers, body
-
-
 def _header_key(name: bytes | str) -> str:
     text = name.decode("latin-1") if isinstance(name, bytes) else name
     return text.lower().replace("_", "-")
@@ -107,17 +82,17 @@ def _header_key(name: bytes | str) -> str:
 class ClientCertMiddleware:
     """Verify every ``http``/``websocket`` connection before the application runs.
 
-    The identity (``None`` when anonymous in ``optional``/``report_only`` mode) goes into a
-    copy of ``scope["state"]`` under ``state_key``, i.e. ``request.state.client_identity``
-    in Starlette/FastAPI; read it with ``client_identity(request)``. Refused HTTP requests
-    get ``error.http_status`` and a short public message; refused WebSockets get the same
-    HTTP response where the server supports the ``websocket.http.response`` extension, a
-    close before accept (HTTP 403) otherwise.
+    The identity (``None`` when anonymous) goes into a copy of ``scope["state"]`` under
+    ``state_key``, i.e. ``request.state.client_identity`` in Starlette/FastAPI; read it with
+    ``client_identity(request)``. Refused HTTP requests get the kernel's refusal (the same
+    as every other adapter's); refused WebSockets get the same HTTP response where the
+    server supports the ``websocket.http.response`` extension, a close before accept
+    (HTTP 403) otherwise. Cache hits are decided on the event loop; misses in a thread.
 
     ``strip_headers`` (default on) removes ``Verifier.protected_headers`` and their
     underscore spellings from ``scope["headers"]`` before the application runs.
     ``on_success(identity, scope)`` / ``on_failure(error, scope)`` are audit hooks, called
-    synchronously; ``error_response(error, accept_json)`` replaces the refusal body.
+    synchronously; ``error_response(error, accept_header)`` replaces the refusal.
     """
 
     def __init__(
@@ -129,7 +104,7 @@ class ClientCertMiddleware:
         state_key: str = STATE_KEY,
         on_success: Callable[[ClientIdentity, Scope], None] | None = None,
         on_failure: Callable[[VerificationError, Scope], None] | None = None,
-        error_response: Callable[[VerificationError, bool], ErrorResponse] | None = None,
+        error_response: RefusalBuilder | None = None,
     ) -> None:
         if not isinstance(verifier, Verifier):
             raise ConfigurationError(
@@ -145,7 +120,7 @@ class ClientCertMiddleware:
         )
         self.on_success = on_success
         self.on_failure = on_failure
-        self.error_response = error_response or default_error_response
+        self.error_response: RefusalBuilder = error_response or refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -153,13 +128,15 @@ class ClientCertMiddleware:
             return
         raw: Iterable[tuple[bytes, bytes]] = scope.get("headers") or ()
         headers = HeaderList(raw)
-        try:
-            identity = verify_scope(self.verifier, scope, headers)
-        except VerificationError as error:
+        outcome = await acheck_scope(self.verifier, scope, headers)
+        if outcome.refused:
+            assert outcome.error is not None
             if self.on_failure is not None:
-                self.on_failure(error, scope)
-            await self._refuse(scope, send, error, _wants_json(headers))
+                self.on_failure(outcome.error, scope)
+            accept = ",".join(headers.get_all("accept")) or None
+            await self._refuse(scope, send, Refusal(*self.error_response(outcome.error, accept)))
             return
+        identity = outcome.identity
         # A copy: the server's scope (and a lifespan state it may share) stays untouched.
         inner = dict(scope)
         inner["state"] = {**(scope.get("state") or {}), self.state_key: identity}
@@ -169,19 +146,20 @@ class ClientCertMiddleware:
             self.on_success(identity, inner)
         await self.app(inner, receive, send)
 
-    async def _refuse(
-        self, scope: Scope, send: Send, error: VerificationError, accept_json: bool
-    ) -> None:
-        status, headers, body = self.error_response(error, accept_json)
-        encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    async def _refuse(self, scope: Scope, send: Send, answer: Refusal) -> None:
+        encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
         if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": status, "headers": encoded})
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.start", "status": answer.status, "headers": encoded})
+            await send({"type": "http.response.body", "body": answer.body})
         elif "websocket.http.response" in (scope.get("extensions") or {}):
             await send(
-                {"type": "websocket.http.response.start", "status": status, "headers": encoded}
+                {
+                    "type": "websocket.http.response.start",
+                    "status": answer.status,
+                    "headers": encoded,
+                }
             )
-            await send({"type": "websocket.http.response.body", "body": body})
+            await send({"type": "websocket.http.response.body", "body": answer.body})
         else:
             # Closing before accept makes the server answer the handshake with 403.
             await send({"type": "websocket.close", "code": 1008, "reason": ""})

@@ -2,15 +2,37 @@
 
 A strict decoder needs two facts that a plain ``dict`` loses: how many field lines carried a
 name (duplicates are an attack), and whether the client used an underscore spelling
-(``Client_Cert``) that some servers fold into the real name. Each view keeps what its source
-still knows: a raw list of pairs (ASGI, h11, http.client) knows both, a WSGI environ knows
-neither (the server already joined duplicates with ``,`` and may have folded ``_`` into ``-``).
+(``Client_Cert``) that some servers fold into the real name.
+
+The caller says what it holds, once, with an explicit constructor; the view never depends
+on request data (an earlier version read a mapping as a WSGI environ when a key started
+with ``HTTP_``, so a client could choose its own parser):
+
+* ``from_pairs``: raw ``(name, value)`` field lines (ASGI, h11, http.client). Knows both facts.
+* ``from_mapping``: a header mapping (aiohttp/multidict ``getall``, Werkzeug/Starlette
+  ``getlist``, Django ``request.headers``, a dict). Every field line the mapping still
+  holds is kept; keys are header names, never environ keys.
+* ``from_environ``: a WSGI environ (``HTTP_*`` keys). The server already joined duplicates
+  with ``,`` (the strict decoders refuse the joined value) and folded or dropped underscore
+  spellings, so only the server can refuse those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "HeaderInput",
+    "HeaderList",
+    "Headers",
+    "WSGIHeaders",
+    "as_headers",
+    "from_environ",
+    "from_mapping",
+    "from_pairs",
+    "values_of",
+]
 
 
 @runtime_checkable
@@ -30,17 +52,19 @@ class Headers(Protocol):
         ...
 
 
-def _text(value: str | bytes) -> str:
+def _text(value: Any) -> str:
     # Field values are octets; latin-1 maps each octet to one code point and never fails.
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    return str(value)
 
 
 class HeaderList:
-    """Headers from a raw list of ``(name, value)`` pairs, duplicates and spellings kept."""
+    """Headers from field lines, duplicates and underscore spellings kept."""
 
     __slots__ = ("_fields", "_underscored")
 
-    def __init__(self, pairs: Iterable[tuple[str | bytes, str | bytes]]) -> None:
+    def __init__(self, pairs: Iterable[tuple[str | bytes, str | bytes]] = ()) -> None:
         fields: dict[str, list[str]] = {}
         underscored: set[str] = set()
         for raw_name, raw_value in pairs:
@@ -74,14 +98,7 @@ class HeaderList:
 
 
 class WSGIHeaders:
-    """Headers from a WSGI environ (``HTTP_*`` keys).
-
-    The server has already merged ``Client-Cert`` and ``Client_Cert`` into one key (or dropped
-    the underscore spelling: gunicorn >= 22 by default) and joined duplicates with ``,``. Those
-    joined values fail the singleton decoders, which is what we want; underscore spellings can
-    only be refused by the server, so run gunicorn with its default ``header_map = drop`` or
-    ``refuse``.
-    """
+    """Headers from a WSGI environ (``HTTP_*`` keys); see the module docstring."""
 
     __slots__ = ("_environ",)
 
@@ -102,39 +119,41 @@ class WSGIHeaders:
         return frozenset()
 
 
-class MappingHeaders:
-    """Headers from a case-insensitive mapping (Flask/Werkzeug, Django ``request.headers``).
+def from_pairs(pairs: Iterable[tuple[str | bytes, str | bytes]]) -> HeaderList:
+    """Raw field lines: the most faithful view (ASGI ``scope["headers"]``, h11)."""
+    return HeaderList(pairs)
 
-    Uses ``getlist`` when the mapping has one (Werkzeug), so duplicates stay visible.
+
+def from_environ(environ: Mapping[str, Any]) -> WSGIHeaders:
+    """A WSGI environ, read as one only because the caller says it is one."""
+    return WSGIHeaders(environ)
+
+
+def from_mapping(mapping: Mapping[str, Any]) -> HeaderList:
+    """Every field line of a header mapping, whatever its multi-value API.
+
+    ``getall`` (aiohttp's multidict) and ``getlist`` (Werkzeug, Starlette) return every line
+    of a name; a value that is a list or tuple (API-gateway ``multiValueHeaders``) counts as
+    one line per item. A key spelled twice with different case in a plain dict counts twice.
     """
-
-    __slots__ = ("_lower", "_mapping")
-
-    def __init__(self, mapping: Mapping[str, Any]) -> None:
-        self._mapping = mapping
-        self._lower: dict[str, str] | None = None
-
-    def get_all(self, name: str) -> list[str]:
-        getlist = getattr(self._mapping, "getlist", None)
-        if getlist is not None:
-            return [_text(v) for v in getlist(name)]
-        value = self._mapping.get(name)
-        if value is None:
-            if self._lower is None:
-                self._lower = {str(k).lower(): k for k in self._mapping}
-            key = self._lower.get(name.lower())
-            value = None if key is None else self._mapping[key]
-        if value is None:
-            return []
-        if isinstance(value, list | tuple):
-            return [_text(v) for v in value]
-        return [_text(value)]
-
-    def has_underscore_alias(self, name: str) -> bool:
-        return name.lower() in self.underscored_names()
-
-    def underscored_names(self) -> frozenset[str]:
-        return frozenset(str(k).lower().replace("_", "-") for k in self._mapping if "_" in str(k))
+    getall = getattr(mapping, "getall", None)
+    getlist = getattr(mapping, "getlist", None)
+    pairs: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    for key in mapping.keys():  # noqa: SIM118 - multidicts repeat keys; dedupe below
+        name = _text(key)
+        if getall is not None or getlist is not None:
+            if name.lower() in seen:
+                continue
+            seen.add(name.lower())
+            values = getall(name, []) if getall is not None else getlist(name)  # type: ignore[misc]
+        else:
+            values = mapping[key]
+        if isinstance(values, list | tuple):
+            pairs.extend((name, value) for value in values)
+        else:
+            pairs.append((name, values))
+    return HeaderList(pairs)
 
 
 def values_of(headers: Headers, names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
@@ -148,16 +167,15 @@ HeaderInput = Headers | Mapping[str, Any] | Iterable[tuple[str | bytes, str | by
 
 
 def as_headers(source: HeaderInput) -> Headers:
-    """Wrap whatever an adapter has in the matching view."""
-    if type(source) in _VIEWS:
-        return source  # type: ignore[return-value]
+    """A view of ``source`` chosen by its *type* alone: a ``Headers`` view as it is, a mapping
+    through ``from_mapping``, anything else as field lines. A WSGI environ must be wrapped
+    with ``from_environ`` by the caller: its keys are not header names."""
+    if isinstance(source, HeaderList | WSGIHeaders):
+        return source
+    if isinstance(source, list | tuple):  # before the Protocol check, which is slow
+        return HeaderList(source)
     if isinstance(source, Mapping):
-        if any(isinstance(k, str) and k.startswith("HTTP_") for k in source):
-            return WSGIHeaders(source)
-        return MappingHeaders(source)
+        return from_mapping(source)
     if isinstance(source, Headers):
         return source
     return HeaderList(source)
-
-
-_VIEWS = (HeaderList, WSGIHeaders, MappingHeaders)

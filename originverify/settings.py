@@ -8,13 +8,9 @@ reported the same way, at start-up. Keys are case-insensitive; unknown keys are 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
-from .cache import ResultCache
 from .errors import ConfigurationError
-from .formats import CertificateFormat, Limits
-from .rules import Rules
 from .signatures import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .source import (
     AllOf,
@@ -23,7 +19,6 @@ from .source import (
     SourceProof,
     TrustedProxies,
 )
-from .trust import TrustStore
 from .verifier import Verifier
 from .verify import RevocationChecker
 
@@ -60,6 +55,11 @@ KEYS: dict[str, str] = {
     "ocsp": "ask the AIA OCSP responder when no current CRL answers",
     "ocsp_timeout": "seconds an OCSP query may take on the request path",
     "crl_refresh_interval": "longest time between CRL refreshes, in seconds",
+    "metrics": "'prometheus' to count outcomes and time verifications (extra 'metrics'), "
+    "or 'off' (default)",
+    "watch_interval": "seconds between checks of the files the verifier reads (anchors, "
+    "secret files) for changes; 0 turns watching off (default 5)",
+    "tracing": "True to record an OpenTelemetry span per verification (extra 'otel')",
     **SIGNATURE_SETTINGS,
 }
 #: Any of these turns the signed envelope (RFC 9421) on as a source proof.
@@ -121,11 +121,16 @@ def build_source(settings: Mapping[str, Any]) -> SourceProof | None:
     return None
 
 
-def _lower_keys(value: Any) -> Any:
-    """``RULES``/``LIMITS`` written in upper case (Django style) mean the same."""
-    if isinstance(value, Mapping):
-        return {str(k).lower(): v for k, v in value.items()}
-    return value
+def _flag(value: Any, key: str) -> bool:
+    """Booleans from settings files and environments: ``"false"`` must not mean True."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigurationError(f"setting {key!r} must be a boolean, not {value!r}")
 
 
 def _revocation(settings: Mapping[str, Any]) -> RevocationChecker | None:
@@ -136,40 +141,67 @@ def _revocation(settings: Mapping[str, Any]) -> RevocationChecker | None:
     return Revocation.from_settings(settings)
 
 
+def _observers(settings: Mapping[str, Any]) -> list[Any]:
+    observers: list[Any] = []
+    metrics = str(settings.get("metrics") or "off").lower()
+    if metrics == "prometheus":
+        try:
+            from .metrics import PrometheusMetrics
+
+            observers.append(PrometheusMetrics.default())
+        except ImportError:
+            raise ConfigurationError(
+                "metrics='prometheus' needs prometheus_client: pip install 'originverify[metrics]'"
+            ) from None
+    elif metrics != "off":
+        raise ConfigurationError(f"metrics must be 'prometheus' or 'off', not {metrics!r}")
+    if _flag(settings.get("tracing", False), "tracing"):
+        try:
+            from .metrics import OpenTelemetrySpans
+
+            observers.append(OpenTelemetrySpans())
+        except ImportError:
+            raise ConfigurationError(
+                "tracing needs opentelemetry-api: pip install 'originverify[otel]'"
+            ) from None
+    return observers
+
+
+#: Settings keys that are ``Verifier`` options under the same name.
+_SAME_NAME = (
+    "mode",
+    "profile",
+    "clock_skew",
+    "max_chain_depth",
+    "max_rsa_bits",
+    "rules",
+    "cache_max_age",
+    "limits",
+    "engine",
+    "watch_interval",
+)
+
+
 def build_verifier(settings: Mapping[str, Any], prefix: str = "") -> Verifier:
-    """A ``Verifier`` from a settings mapping; raises ``ConfigurationError`` on any mistake."""
+    """A ``Verifier`` from a settings mapping; raises ``ConfigurationError`` on any mistake.
+
+    Only the keys present are passed on: every default is ``Verifier``'s own (config.py).
+    """
     s = normalize(settings, prefix)
-    if "anchors" not in s and not s.get("trust_edge_verdict"):
+    options: dict[str, Any] = {key: s[key] for key in _SAME_NAME if key in s}
+    for key in ("require_eku", "trust_edge_verdict"):
+        if key in s:
+            options[key] = _flag(s[key], key)
+    if s.get("anchors") is not None:
+        options["trust"] = s["anchors"]
+        options["extra_intermediates"] = s.get("extra_intermediates") or ()
+    elif not options.get("trust_edge_verdict"):
         raise ConfigurationError("no trust anchors configured (set 'anchors')")
-    trust = (
-        TrustStore(s["anchors"], s.get("extra_intermediates") or ())
-        if s.get("anchors") is not None
-        else None
-    )
-    fmt = s.get("format", "cloudfront-passthrough")
-    if not isinstance(fmt, str | CertificateFormat):
-        raise ConfigurationError("'format' must be a preset name or a CertificateFormat")
-    cache_size = int(s.get("cache_size", 1024))
-    cache = ResultCache(cache_size, float(s.get("cache_max_age", 300))) if cache_size else None
-    rules = _lower_keys(s.get("rules"))
-    limits = _lower_keys(s.get("limits"))
-    try:
-        return Verifier(
-            trust=trust,
-            source=build_source(s),
-            format=fmt,
-            mode=s.get("mode", "required"),
-            profile=s.get("profile", "private"),
-            require_eku=bool(s.get("require_eku", False)),
-            clock_skew=timedelta(seconds=float(s.get("clock_skew", 0))),
-            max_chain_depth=int(s.get("max_chain_depth", 5)),
-            max_rsa_bits=int(s.get("max_rsa_bits", 4096)),
-            rules=Rules.from_mapping(rules) if isinstance(rules, Mapping) else rules,
-            cache=cache,
-            limits=Limits(**limits) if isinstance(limits, Mapping) else limits,
-            trust_edge_verdict=bool(s.get("trust_edge_verdict", False)),
-            engine=s.get("engine", "cryptography"),
-            revocation=_revocation(s),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"invalid originverify setting: {exc}") from None
+    if "format" in s:
+        options["format"] = s["format"]
+    if "cache_size" in s:
+        options["cache"] = s["cache_size"]
+    options["observers"] = _observers(s)
+    options["source"] = build_source(s)
+    options["revocation"] = _revocation(s)
+    return Verifier(**options)

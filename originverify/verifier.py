@@ -1,190 +1,124 @@
-"""The one call adapters make: ``Verifier.verify_request``. The request path reads top to
-bottom in ``Verifier._run``:
+"""``Verifier``: built once at start-up, asked once per request, ``check(request) -> Outcome``.
 
-    source proof → header-name guard → cache → decode → edge claims → parse DER → key caps
-    → validity → chain validation (or the edge's verdict) → identity → rules → cache
-
-Everything configurable is resolved in ``__init__`` (trust store parsed, extension policies
-built, secrets digested, rules compiled); per request there is no file I/O and no parsing of
-anchors. Edge claims are cross-checked right after decoding, before the costly signature
-work, because a mismatch means tampering whatever the chain says.
+The request path is the list ``STAGES``: each stage is a method named after it, reads the
+per-request ``State`` and either fills in its part or raises ``VerificationError``.
+``check`` runs them inside one exception boundary (any other exception from attacker
+bytes becomes a stable reason, never a 500), then settles the verdict under the mode, logs
+it, counts it and tells the observers, in one place. ``verify_request`` and ``explain`` are
+thin wrappers. Everything configurable is resolved in ``__init__``; per request there is no
+file I/O and no parsing of anchors.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from .cache import ResultCache
+from .cache import CertificateInterner
+from .config import Config, VerifierOptions, resolve
 from .errors import ConfigurationError, Reason, VerificationError
-from .formats import CLOUDFRONT_PASSTHROUGH, CertificateFormat, ForwardedCertificate, Limits
-from .formats import get as get_format
-from .formats.claims import cross_check
 from .headers import HeaderInput, as_headers, values_of
 from .identity import ClientIdentity
-from .names import require_decodable
-from .rules import NO_RULES, Rules
-from .source import RequestContext, SourceProof
-from .trust import CertSource, TrustStore
-from .verify import (
-    Engine,
-    Profile,
-    RevocationChecker,
-    ValidationPolicy,
-    build_engine,
-    check_key,
-    check_validity,
+from .logs import clean, log_outcome
+from .outcome import NO_TRACE, Mode, Outcome, Report
+from .rules import Rules
+from .source import RequestContext
+from .stages import (
+    State,
+    cross_check,
+    describe_forwarded,
+    edge_verdict_path,
+    intern_validated,
+    parse_forwarded,
 )
+from .verify import build_engine, check_key, check_validity
+from .watch import watch_files
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 log = logging.getLogger("originverify")
 
+__all__ = ["STAGES", "Mode", "Report", "Verifier"]
 
-class Mode(StrEnum):
-    """``required``: no verified identity → refused. ``optional``: no certificate →
-    anonymous, an invalid one → refused. ``report_only``: never refuse; log and count."""
+#: The request path, in order. The first three run inline in async adapters (a cache hit
+#: costs microseconds); from ``decode`` on, async adapters run the rest in a worker thread.
+STAGES = (
+    "admit",  # source proof: the request came through the edge
+    "guard_names",  # no underscore spelling of a protected header
+    "cached",  # identical headers verified before by this verifier
+    "decode",  # the configured edge format, strictly
+    "parse",  # DER → certificates
+    "cross_check",  # the edge's claims agree with the DER
+    "key_and_validity",  # key caps and validity, before any signature work
+    "chain",  # path to our own anchors (or the edge's verdict, if opted in)
+    "revocation",  # CRL / OCSP, when configured
+    "identity",  # the ClientIdentity, from the DER only
+    "rules",  # the configured allow-lists
+    "remember",  # cache the success
+)
+_INLINE = STAGES.index("decode")
+_VALID_AT = "presented certificates valid at {:%Y-%m-%dT%H:%M:%SZ}"
+_PATH_FOUND = "{}: {} certificates up to a configured anchor"
 
-    REQUIRED = "required"
-    OPTIONAL = "optional"
-    REPORT_ONLY = "report_only"
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One line of ``explain``'s account of a request."""
-
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclass(slots=True)
-class Report:
-    """What ``explain`` found: every step, and the verdict."""
-
-    steps: list[Step] = field(default_factory=list)
-    identity: ClientIdentity | None = None
-    error: VerificationError | None = None
-    presented: list[x509.Certificate] = field(default_factory=list)
-    path: list[x509.Certificate] = field(default_factory=list)
-
-    @property
-    def accepted(self) -> bool:
-        return self.error is None
-
-    def add(self, name: str, ok: bool, detail: str) -> None:
-        self.steps.append(Step(name, ok, detail))
+#: What an unexpected exception in a stage becomes (default: malformed_certificate).
+_UNEXPECTED = {"revocation": Reason.REVOCATION_UNKNOWN, "rules": Reason.RULE_DENIED}
 
 
 class Verifier:
-    """Built once at start-up; ``verify_request`` is safe to call from many threads."""
+    """Built once at start-up from keyword options (see ``VerifierOptions``) or a ``Config``;
+    ``check`` is safe to call from many threads."""
 
-    def __init__(
-        self,
-        *,
-        trust: TrustStore | CertSource | None,
-        source: SourceProof | None,
-        format: CertificateFormat | str = CLOUDFRONT_PASSTHROUGH,
-        mode: Mode | str = Mode.REQUIRED,
-        profile: Profile = "private",
-        require_eku: bool = False,
-        clock_skew: timedelta | float = 0,
-        max_chain_depth: int = 5,
-        validation_time: datetime | None = None,
-        max_rsa_bits: int = 4096,
-        rules: Rules | Mapping[str, Any] | None = None,
-        cache: ResultCache | int | None = 1024,
-        limits: Limits | None = None,
-        trust_edge_verdict: bool = False,
-        extra_intermediates: CertSource = (),
-        engine: str | Engine = "cryptography",
-        revocation: RevocationChecker | None = None,
-        policy: ValidationPolicy | None = None,
-    ) -> None:
-        if source is None:
-            raise ConfigurationError(
-                "no source proof configured: anyone who can reach the origin could paste a "
-                "certificate into a header. Pass source=EdgeSecret(...) or "
-                "TrustedProxies(...), or explicitly source=InsecureNoSourceProof()"
-            )
-        if not isinstance(source, SourceProof):
-            raise ConfigurationError(f"source must be a SourceProof, not {type(source).__name__}")
-        self.source = source
-        try:
-            self.format = get_format(format) if isinstance(format, str) else format
-            self.mode = Mode(mode)
-        except (KeyError, ValueError) as exc:
-            raise ConfigurationError(str(exc).strip("'\"")) from None
-        skew = clock_skew if isinstance(clock_skew, timedelta) else timedelta(seconds=clock_skew)
-        # ``policy`` (a whole ValidationPolicy) wins over the individual keyword arguments.
-        self.policy = policy or ValidationPolicy(
-            profile=profile,
-            require_eku=require_eku,
-            clock_skew=skew,
-            max_chain_depth=max_chain_depth,
-            validation_time=validation_time,
-            max_rsa_bits=max_rsa_bits,
+    def __init__(self, config: Config | None = None, /, **options: Unpack[VerifierOptions]):
+        if config is not None and options:
+            raise ConfigurationError("pass a Config or keyword options, not both")
+        self.config = config if config is not None else resolve(options)
+        c = self.config
+        self.source, self.format, self.mode, self.policy = c.source, c.format, c.mode, c.policy
+        self.trust, self.rules, self.limits, self.cache = c.trust, c.rules, c.limits, c.cache
+        self.revocation, self.trust_edge_verdict = c.revocation, c.trust_edge_verdict
+        self.engine = build_engine(c.engine, c.trust, c.policy) if c.trust is not None else None
+        if self.cache is not None:
+            self.cache.bind(self)
+        self.interned = CertificateInterner()
+        self._cert_headers = tuple(h.lower() for h in self.format.header_names)
+        self.source.bind(self._cert_headers)
+        self._guarded = frozenset(self._cert_headers)
+        self.protected_headers = tuple(
+            dict.fromkeys(h.lower() for h in (*self._cert_headers, *self.source.header_names))
         )
-        self.trust_edge_verdict = trust_edge_verdict
+        self._checks = self._describe_checks()
+        self._stages = tuple((name, getattr(self, f"_{name}")) for name in STAGES)
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+        self._warn_about_format()
+        self.watcher = watch_files(self, self._trust_reloaded, c.watch_interval)
+
+    def _warn_about_format(self) -> None:
         if not self.format.forwards_certificate:
             log.warning(
                 "originverify: format %s forwards no certificate (metadata only): every "
                 "request is anonymous; required mode refuses all of them",
                 self.format.name,
             )
-        if trust_edge_verdict and not self.format.edge_validates:
+        if self.trust_edge_verdict and not self.format.edge_validates:
             log.warning(
                 "originverify: trust_edge_verdict with format %s, which does not validate at "
                 "the edge by itself; only requests whose edge claims verified=true pass",
                 self.format.name,
             )
-        if trust is None:
-            if not trust_edge_verdict:
-                raise ConfigurationError(
-                    "no trust anchors: pass trust=TrustStore(...) or a PEM path (only "
-                    "trust_edge_verdict=True may run without anchors)"
-                )
-            self.trust: TrustStore | None = None
-            self.engine: Engine | None = None
-        else:
-            if not isinstance(trust, TrustStore):
-                trust = TrustStore(trust, extra_intermediates)
-            self.trust = trust
-            self.engine = build_engine(engine, trust, self.policy)
-        self.revocation = revocation
-        if rules is None:
-            rules = NO_RULES
-        elif not isinstance(rules, Rules):
-            rules = Rules.from_mapping(rules)
-        self.rules = rules
-        if isinstance(cache, int):
-            cache = ResultCache(cache) if cache > 0 else None
-        self.cache = cache
-        self.limits = limits or Limits()
-        self._cert_headers = tuple(h.lower() for h in self.format.header_names)
-        source.bind(self._cert_headers)
-        self._guarded = frozenset(self._cert_headers)
-        self.protected_headers = tuple(
-            dict.fromkeys(h.lower() for h in (*self._cert_headers, *source.header_names))
-        )
-        self._checks = self._describe_checks()
-        self.stats: Counter[str] = Counter()
-        self._stats_lock = threading.Lock()
 
     def _describe_checks(self) -> tuple[str, ...]:
         checks = [f"source:{self.source.label}", f"format:{self.format.name}"]
-        if self.trust_edge_verdict:
+        if self.engine is None:
             checks.append("edge_verdict")
         else:
-            assert self.engine is not None
             checks.append(f"chain:{self.policy.profile}:{self.engine.name}")
             checks.append("eku:clientAuth" + (" required" if self.policy.require_eku else ""))
         if self.revocation is not None:
@@ -195,7 +129,66 @@ class Verifier:
             checks.append("rules")
         return tuple(checks)
 
+    @property
+    def may_block(self) -> bool:
+        """Whether a check may wait on the network even before the cache (a shared replay
+        store): async adapters then run the whole check in a worker thread."""
+        return bool(getattr(self.source, "may_block", False))
+
     # -- public API ------------------------------------------------------------------------
+
+    def check(
+        self,
+        request: RequestContext,
+        *,
+        required: bool | None = None,
+        rules: Rules | None = None,
+        trace: bool = False,
+    ) -> Outcome:
+        """Decide one request. Never raises for a refusal: see ``Outcome``.
+
+        ``required`` overrides the mode's answer to "is a missing certificate a refusal?"
+        (a view that requires a client in an optional-mode app); ``rules`` are checked on
+        top of the configured ones (a view's own rules).
+        """
+        state = State(request, Report() if trace else NO_TRACE, self._now())
+        if not self._run(state, 0, _INLINE):
+            self._run(state, _INLINE, len(self._stages))
+        return self._settle(state, required, rules)
+
+    async def acheck(
+        self,
+        request: RequestContext,
+        *,
+        required: bool | None = None,
+        rules: Rules | None = None,
+        trace: bool = False,
+    ) -> Outcome:
+        """``check`` for async adapters: a cache hit stays on the event loop, a miss (and
+        anything that may block, such as OCSP or a shared replay store) runs in a thread."""
+        if self.may_block:
+            return await asyncio.to_thread(
+                self.check, request, required=required, rules=rules, trace=trace
+            )
+        state = State(request, Report() if trace else NO_TRACE, self._now())
+        if not self._run(state, 0, _INLINE):
+            await asyncio.to_thread(self._run, state, _INLINE, len(self._stages))
+        return self._settle(state, required, rules)
+
+    def require(
+        self,
+        identity: ClientIdentity | None,
+        request: RequestContext,
+        *,
+        rules: Rules | None = None,
+    ) -> Outcome:
+        """A view's own requirement on an already verified request (a decorator, a mixin, a
+        DRF permission): anonymous → ``missing_certificate``, a rule miss → ``rule_denied``,
+        enforced under the mode, logged and counted here like any refusal."""
+        state = State(request, NO_TRACE, self._now())
+        state.identity = identity
+        state.via = "anonymous" if identity is None else "gate"
+        return self._settle(state, True, rules)
 
     def verify_request(
         self,
@@ -207,85 +200,188 @@ class Verifier:
         scheme: str | None = None,
         authority: str | None = None,
     ) -> ClientIdentity | None:
-        """The verified client, or ``None`` (anonymous) where the mode allows it.
+        """The verified client, or ``None`` (anonymous, or refused but not enforced in
+        report-only mode). Raises ``VerificationError`` for an enforced refusal.
 
-        Raises ``VerificationError`` with a stable ``reason`` otherwise.
+        ``headers``: a ``Headers`` view (``from_pairs``/``from_mapping``/``from_environ``),
+        a header mapping, or raw field lines — never a WSGI environ (use ``from_environ``).
         """
         request = RequestContext(as_headers(headers), peer, method, target, scheme, authority)
-        try:
-            identity = self._run(request, None)
-            if identity is None and self.mode is Mode.REQUIRED:
-                raise VerificationError(Reason.MISSING_CERTIFICATE, "no client certificate")
-        except VerificationError as exc:
-            self._refuse(exc, peer)
-            return None
-        self._count("verified" if identity is not None else "anonymous")
-        return identity
+        return self.check(request).raise_for_refusal()
 
     def explain(
-        self,
-        headers: HeaderInput,
-        peer: str | None = None,
-        **request: str | None,
+        self, headers: HeaderInput, peer: str | None = None, **request: str | None
     ) -> Report:
-        """Run the same path as ``verify_request`` and keep an account of every step."""
-        report = Report()
+        """Run the same path as ``check`` and return its step-by-step account."""
         context = RequestContext(as_headers(headers), peer, **request)
-        try:
-            report.identity = self._run(context, report)
-            if report.identity is None:
-                if self.mode is Mode.REQUIRED:
-                    raise VerificationError(Reason.MISSING_CERTIFICATE, "no client certificate")
-                report.add("verdict", True, f"anonymous request ({self.mode.value} mode)")
-        except VerificationError as exc:
-            report.error = exc
-            report.add("verdict", False, f"{exc.reason.value}: {exc.detail}")
+        report = self.check(context, trace=True).report
+        assert report is not None
         return report
 
     def reload_trust(self) -> None:
-        """Re-read the anchors; the cache keys on the new generation from now on."""
+        """Re-read the anchors now (the watcher does it when the files change); raises
+        ``ConfigurationError`` and keeps the old anchors when the new files are broken."""
         if self.trust is not None:
             self.trust.reload()
-            if self.cache is not None:
-                self.cache.clear()
+            self._trust_reloaded()
 
-    # -- the request path ------------------------------------------------------------------
+    def _trust_reloaded(self) -> None:
+        assert self.trust is not None
+        snapshot = self.trust.snapshot
+        log.warning(
+            "originverify: trust anchors reloaded: %d anchor(s), %d extra intermediate(s), "
+            "digest %s",
+            len(snapshot.anchors),
+            len(snapshot.extra_intermediates),
+            snapshot.digest.hex()[:16],
+        )
+        if self.cache is not None:
+            self.cache.clear()  # keys bind the old digest: no entry can be found anyway
 
-    def _run(self, request: RequestContext, report: Report | None) -> ClientIdentity | None:
-        headers = request.headers
-        proof = self.source.check(request)
+    # -- running and settling --------------------------------------------------------------
+
+    def _run(self, state: State, start: int, stop: int) -> bool:
+        """Stages ``start:stop`` inside the exception boundary; True once decided."""
+        try:
+            for name, stage in self._stages[start:stop]:
+                state.stage = name
+                stage(state)
+                if state.done:
+                    return True
+            return False
+        except VerificationError as exc:
+            state.error = exc
+        except Exception as exc:  # the exception boundary: hostile bytes never cause a 500
+            state.error = self._unexpected(state.stage, exc)
+        state.done = True
+        return True
+
+    def _unexpected(self, stage: str, exc: Exception) -> VerificationError:
+        log.warning(
+            "originverify: unexpected %s in stage %s; refusing the request",
+            type(exc).__name__,
+            stage,
+            exc_info=True,
+        )
+        reason = _UNEXPECTED.get(stage, Reason.MALFORMED_CERTIFICATE)
+        return VerificationError(reason, f"{stage}: {type(exc).__name__}: {clean(exc, 200)}")
+
+    def _settle(self, state: State, required: bool | None, rules: Rules | None) -> Outcome:
+        """Apply the requirement and a view's rules, decide enforcement, log and count."""
+        if state.error is None:
+            if state.identity is None:
+                if self.mode.requires_certificate if required is None else required:
+                    state.error = VerificationError(
+                        Reason.MISSING_CERTIFICATE, "no client certificate"
+                    )
+            elif rules is not None:
+                state.stage = "rules"
+                self._run_rules(state, rules)
+        outcome = Outcome(
+            identity=state.identity if state.error is None else None,
+            error=state.error,
+            enforced=state.error is not None and self.mode.enforces,
+            via="refused" if state.error is not None else state.via,
+            elapsed=time.perf_counter() - state.started,
+            leaf_sha256=_leaf_sha256(state) if state.error is not None else None,
+            report=state.trace if isinstance(state.trace, Report) else None,
+        )
+        self._record(outcome, state)
+        return outcome
+
+    def _run_rules(self, state: State, rules: Rules) -> None:
+        assert state.identity is not None
+        try:
+            rules.check(state.identity)
+        except VerificationError as exc:
+            state.error = exc
+        except Exception as exc:
+            state.error = self._unexpected("rules", exc)
+
+    def _record(self, outcome: Outcome, state: State) -> None:
+        report = outcome.report
         if report is not None:
-            report.add("source proof", True, proof)
+            report.identity, report.error = outcome.identity, outcome.error
+            if outcome.error is not None:
+                report.add(
+                    "verdict", False, f"{outcome.error.reason.value}: {outcome.error.detail}"
+                )
+            elif outcome.identity is None:
+                report.add("verdict", True, f"anonymous request ({self.mode.value} mode)")
+        error = outcome.error
+        if error is None:
+            self._count("verified" if outcome.identity is not None else "anonymous")
+        else:
+            self._count(("rejected:" if outcome.enforced else "would_reject:") + error.reason)
+        log_outcome(outcome, state.request)
+        for observer in self.config.observers:
+            try:
+                observer(outcome)
+            except Exception:
+                log.exception("originverify: observer %r failed", observer)
 
-        aliased = headers.underscored_names() & self._guarded
+    def _count(self, outcome: str) -> None:
+        with self._stats_lock:
+            self.stats[outcome] += 1
+
+    # -- the stages, in STAGES order -------------------------------------------------------
+
+    def _admit(self, state: State) -> None:
+        proof = self.source.check(state.request)
+        state.trace.step("source proof", str, proof)
+
+    def _guard_names(self, state: State) -> None:
+        aliased = state.request.headers.underscored_names() & self._guarded
         if aliased:
             raise VerificationError(
                 Reason.AMBIGUOUS_HEADER_NAME,
                 f"underscore spelling of {', '.join(sorted(aliased))} sent; refusing to guess",
             )
 
-        snapshot = self.trust.snapshot if self.trust is not None else None
-        now_ts = self._now()
-        key: tuple[int, tuple[tuple[str, ...], ...]] | None = None
-        if self.cache is not None:
-            key = (snapshot.generation if snapshot else -1, values_of(headers, self._cert_headers))
-            hit = self.cache.get(key, now_ts)
-            if hit is not None:
-                revocation = self.revocation
-                if revocation is not None and hit[1] != revocation.generation:
-                    # Validated under older revocation data: re-check the cached path.
-                    self.cache.discard(key)
-                    revocation.check(
-                        (hit[0].certificate, *hit[0].chain), self._validation_time(now_ts)
-                    )
-                    self.cache.put(key, hit[0], hit[2], now_ts, revocation.generation)
-                if report is not None:
-                    report.add("cache", True, "hit: identical headers verified before")
-                return hit[0]
+    def _cached(self, state: State) -> None:
+        if self.cache is None:
+            return
+        state.key = self._cache_key(state.request)
+        hit = self.cache.get(state.key, state.now)
+        if hit is None:
+            return
+        identity, generation, _ = hit
+        revocation = self.revocation
+        if revocation is not None and generation != revocation.generation:
+            # Validated under older revocation data: check the cached path again.
+            self.cache.discard(state.key)
+            path = [identity.certificate, *identity.chain]
+            status = revocation.check(path, self._validation_time(state.now))
+            not_after = min(c.not_valid_after_utc for c in path).timestamp()
+            self.cache.put(
+                state.key,
+                identity,
+                not_after,
+                state.now,
+                revocation.generation,
+                getattr(status, "cache_for", None),
+            )
+        state.identity, state.via, state.done = identity, "cache", True
+        state.trace.step("cache", str, "hit: identical headers verified before")
 
-        forwarded = self.format.decode(headers, self.limits)
-        if report is not None:
-            report.add("decode", True, _describe_forwarded(self.format, forwarded))
+    def _cache_key(self, request: RequestContext) -> bytes:
+        """SHA-256 of every value of every certificate header (length-prefixed, so no two
+        header sets encode alike) and of the exact anchor set in force."""
+        parts: list[str] = []
+        for values in values_of(request.headers, self._cert_headers):
+            parts.append(str(len(values)))
+            for value in values:
+                parts.append(str(len(value)))
+                parts.append(value)
+        digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass"))
+        if self.trust is not None:
+            digest.update(self.trust.snapshot.digest)
+        return digest.digest()
+
+    def _decode(self, state: State) -> None:
+        forwarded = self.format.decode(state.request.headers, self.limits)
+        state.forwarded = forwarded
+        state.trace.step("decode", describe_forwarded, self.format, forwarded)
         if forwarded.leaf is None:
             # A metadata-only format (the edge never sends the certificate) cannot prove an
             # identity: with or without a presented certificate, the request is anonymous.
@@ -293,78 +389,87 @@ class Verifier:
                 raise VerificationError(
                     Reason.EDGE_MISMATCH, "edge says a certificate was presented, none forwarded"
                 )
-            return None
+            state.done = True
 
-        leaf, chain = _parse(forwarded)
-        require_decodable(leaf)
-        if report is not None:
-            report.presented = [leaf, *chain]
-        self._cross_check(forwarded, leaf, report)
+    def _parse(self, state: State) -> None:
+        assert state.forwarded is not None
+        state.leaf, state.chain = parse_forwarded(state.forwarded, self.interned)
+        state.trace.presented_certificates([state.leaf, *state.chain])
 
+    def _cross_check(self, state: State) -> None:
+        assert state.forwarded is not None and state.leaf is not None
+        described = cross_check(state.forwarded, state.leaf)
+        if described:
+            state.trace.step("edge claims", str, described)
+
+    def _key_and_validity(self, state: State) -> None:
+        forwarded, leaf = state.forwarded, state.leaf
+        assert forwarded is not None and leaf is not None
         check_key(leaf, self.policy, "leaf", forwarded.leaf)
-        for index, cert in enumerate(chain):
+        for index, cert in enumerate(state.chain):
             check_key(cert, self.policy, f"chain[{index}]", forwarded.chain[index])
-        now = self._validation_time(now_ts)
-        at = check_validity(leaf, now, self.policy.clock_skew)
-        if report is not None:
-            report.add(
-                "key and validity",
-                True,
-                f"presented certificates valid at {now:%Y-%m-%dT%H:%M:%SZ}",
-            )
+        now = self._validation_time(state.now)
+        state.at = check_validity(leaf, now, self.policy.clock_skew)
+        state.trace.step(
+            "key and validity", "presented certificates valid at {:%Y-%m-%dT%H:%M:%SZ}".format, now
+        )
 
-        if self.engine is None or snapshot is None:
-            verified = forwarded.claims.verified
-            if verified is False:
-                raise VerificationError(Reason.UNTRUSTED_CHAIN, "edge reports verification failed")
-            if verified is not True and (
-                self.format.reports_verdict or not self.format.edge_validates
-            ):
-                raise VerificationError(
-                    Reason.UNTRUSTED_CHAIN, "edge verdict trusted but the edge did not say verified"
-                )
-            path = [leaf]
-            if report is not None:
-                report.add("chain", True, "not re-validated: edge's verdict trusted (opt-in)")
-        else:
-            path = self.engine.validate(leaf, chain, at, snapshot)
-            if report is not None:
-                report.path = path
-                report.add(
-                    "chain",
-                    True,
-                    f"{self.engine.name}: {len(path)} certificates up to a configured anchor",
-                )
-        revocation_generation = 0
-        if self.revocation is not None:
-            revocation_generation = self.revocation.generation
-            status = self.revocation.check(path, at)
-            if report is not None:
-                report.add("revocation", True, status)
+    def _chain(self, state: State) -> None:
+        assert state.forwarded is not None and state.leaf is not None
+        if self.engine is None or self.trust is None:
+            state.path = edge_verdict_path(self.format, state.forwarded, state.leaf)
+            state.via = "edge_verdict"
+            state.trace.step("chain", str, "not re-validated: edge's verdict trusted (opt-in)")
+            return
+        state.path = self.engine.validate(state.leaf, state.chain, state.at, self.trust.snapshot)
+        intern_validated(self.interned, state.forwarded, state.chain, state.path)
+        state.via = "chain"
+        state.trace.validated_path(state.path)
+        state.trace.step(
+            "chain",
+            "{}: {} certificates up to a configured anchor".format,
+            self.engine.name,
+            len(state.path),
+        )
 
-        identity = ClientIdentity(
+    def _revocation(self, state: State) -> None:
+        if self.revocation is None:
+            return
+        state.revocation_generation = self.revocation.generation
+        status = self.revocation.check(state.path, state.at)
+        state.cache_for = getattr(status, "cache_for", None)
+        state.trace.step("revocation", str, status)
+
+    def _identity(self, state: State) -> None:
+        forwarded, leaf = state.forwarded, state.leaf
+        assert forwarded is not None and leaf is not None
+        state.identity = ClientIdentity(
             leaf,
-            tuple(path[1:]),
+            tuple(state.path[1:]),
             self._checks,
             leaf_der=forwarded.leaf,
             edge_verified=self.engine is None,
             claims=forwarded.claims,
         )
-        self.rules.check(identity)
-        if report is not None and not self.rules.empty:
-            report.add("rules", True, "allowed")
-        if self.cache is not None and key is not None:
-            not_after = min(c.not_valid_after_utc for c in path).timestamp()
-            self.cache.put(key, identity, not_after, now_ts, revocation_generation)
-        return identity
 
-    def _cross_check(
-        self, forwarded: ForwardedCertificate, leaf: x509.Certificate, report: Report | None
-    ) -> None:
-        cross_check(forwarded, leaf)
-        if report is not None and forwarded.claims:
-            names = ", ".join(name for name, _ in forwarded.claims.raw)
-            report.add("edge claims", True, f"consistent with the certificate ({names})")
+    def _rules(self, state: State) -> None:
+        assert state.identity is not None
+        self.rules.check(state.identity)
+        if not self.rules.empty:
+            state.trace.step("rules", str, "allowed")
+
+    def _remember(self, state: State) -> None:
+        if self.cache is None or state.key is None or state.identity is None:
+            return
+        not_after = min(c.not_valid_after_utc for c in state.path).timestamp()
+        self.cache.put(
+            state.key,
+            state.identity,
+            not_after,
+            state.now,
+            state.revocation_generation,
+            state.cache_for,
+        )
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -379,54 +484,12 @@ class Verifier:
             return fixed.replace(microsecond=0)
         return datetime.fromtimestamp(int(now_ts), UTC)
 
-    def _refuse(self, exc: VerificationError, peer: str | None) -> None:
-        """Log and count; re-raise unless the mode is report-only."""
-        if self.mode is Mode.REPORT_ONLY:
-            self._count(f"would_reject:{exc.reason.value}")
-            log.warning(
-                "originverify: would reject (report-only) reason=%s peer=%s detail=%s",
-                exc.reason.value,
-                peer,
-                exc.detail,
-            )
-            return None
-        self._count(f"rejected:{exc.reason.value}")
-        log.info(
-            "originverify: rejected reason=%s status=%d peer=%s detail=%s",
-            exc.reason.value,
-            exc.http_status,
-            peer,
-            exc.detail,
-        )
-        raise exc
 
-    def _count(self, outcome: str) -> None:
-        with self._stats_lock:
-            self.stats[outcome] += 1
-
-
-def _parse(forwarded: ForwardedCertificate) -> tuple[x509.Certificate, list[x509.Certificate]]:
-    assert forwarded.leaf is not None
-    try:
-        leaf = x509.load_der_x509_certificate(forwarded.leaf)
-    except ValueError as exc:
-        raise VerificationError(Reason.MALFORMED_CERTIFICATE, f"leaf: {exc}") from None
-    chain = []
-    for index, der in enumerate(forwarded.chain):
-        try:
-            chain.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
-            raise VerificationError(
-                Reason.MALFORMED_CERTIFICATE, f"chain[{index}]: {exc}"
-            ) from None
-    return leaf, chain
-
-
-def _describe_forwarded(fmt: CertificateFormat, forwarded: ForwardedCertificate) -> str:
-    if forwarded.leaf is None:
-        return f"{fmt.name}: no client certificate in the request"
-    return (
-        f"{fmt.name}: leaf ({len(forwarded.leaf)} bytes DER) + "
-        f"{len(forwarded.chain)} chain certificate(s)"
-        + (f", {len(forwarded.claims.raw)} edge claim header(s)" if forwarded.claims else "")
-    )
+def _leaf_sha256(state: State) -> str | None:
+    """The forwarded leaf's fingerprint, for the log line of a refusal."""
+    if state.identity is not None:
+        return state.identity.fingerprint_sha256
+    forwarded = state.forwarded
+    if forwarded is None or forwarded.leaf is None:
+        return None
+    return hashlib.sha256(forwarded.leaf).hexdigest()

@@ -15,14 +15,23 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from .adapters import (
+    ENVIRON_KEY,
+    Refusal,
+    RefusalBuilder,
+    peer_address,
+    reason_refusal,
+    refusal,
+    request_from_environ,
+    request_target,
+)
 from .errors import ConfigurationError, VerificationError
-from .headers import WSGIHeaders
 from .identity import ClientIdentity
+from .outcome import Outcome
 from .verifier import Verifier
 
 if TYPE_CHECKING:
@@ -30,8 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("originverify")
 
-#: Environ key holding the verified ``ClientIdentity`` (``None``: anonymous request).
-ENVIRON_KEY = "originverify.identity"
+#: The environ key of 0.1 (deprecated; set next to ``ENVIRON_KEY`` for one release).
+LEGACY_ENVIRON_KEY = "originverify.identity"
 
 #: ``(status, headers, body)`` of a refusal; what ``error_response`` callables return.
 ErrorResponse = tuple[int, list[tuple[str, str]], bytes]
@@ -40,6 +49,7 @@ __all__ = [
     "ENVIRON_KEY",
     "ClientCertMiddleware",
     "ErrorResponse",
+    "check_environ",
     "client_identity",
     "default_error_response",
     "environ_keys",
@@ -51,40 +61,19 @@ __all__ = [
     "verify_environ",
 ]
 
-
-def peer_address(environ: Mapping[str, Any]) -> str | None:
-    """The TCP peer: the edge itself, which is what ``TrustedProxies`` must check.
-
-    Werkzeug's ``ProxyFix`` replaces ``REMOTE_ADDR`` with a value from ``X-Forwarded-For``
-    (the client as the edge saw it); it keeps the original, which is the one we want.
-    """
-    original = environ.get("werkzeug.proxy_fix.orig")
-    if isinstance(original, Mapping) and original.get("REMOTE_ADDR"):
-        return str(original["REMOTE_ADDR"])
-    peer = environ.get("REMOTE_ADDR")
-    return str(peer) if peer else None
+#: The default refusal and the one with the reason code (the kernel's, under their 0.1 names).
+default_error_response = refusal
+reason_error_response = reason_refusal
 
 
-def request_target(environ: Mapping[str, Any]) -> str:
-    """Path and query as sent, for source proofs that sign the request line."""
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw:
-        return str(raw)
-    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    target = quote(path.encode("latin-1"), safe="/;=,@:!$&'()*+~") or "/"
-    query = environ.get("QUERY_STRING")
-    return f"{target}?{query}" if query else target
-
-
-def _authority(environ: Mapping[str, Any]) -> str | None:
-    host = environ.get("HTTP_HOST")
-    if host:
-        return str(host)
-    name = environ.get("SERVER_NAME")
-    if not name:
-        return None
-    port = environ.get("SERVER_PORT")
-    return f"{name}:{port}" if port else str(name)
+def check_environ(
+    verifier: Verifier,
+    environ: Mapping[str, Any],
+    headers: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Outcome:
+    """The one core call for a WSGI request; ``options`` go to ``Verifier.check``."""
+    return verifier.check(request_from_environ(environ, headers), **options)
 
 
 def verify_environ(
@@ -92,20 +81,8 @@ def verify_environ(
     environ: Mapping[str, Any],
     headers: Mapping[str, Any] | None = None,
 ) -> ClientIdentity | None:
-    """The one core call for a WSGI request.
-
-    ``headers`` replaces the environ as the source of ``HTTP_*`` fields (the Flask
-    extension passes the fields it withheld from the application); everything else (peer,
-    method, target, scheme, authority) comes from the environ.
-    """
-    return verifier.verify_request(
-        WSGIHeaders(environ if headers is None else headers),
-        peer_address(environ),
-        method=environ.get("REQUEST_METHOD"),
-        target=request_target(environ),
-        scheme=environ.get("wsgi.url_scheme"),
-        authority=_authority(environ),
-    )
+    """``check_environ`` as identity-or-raise (``VerificationError`` when enforced)."""
+    return check_environ(verifier, environ, headers).raise_for_refusal()
 
 
 def environ_keys(header_names: Iterable[str]) -> tuple[str, ...]:
@@ -134,6 +111,13 @@ def client_identity(environ: Mapping[str, Any], key: str = ENVIRON_KEY) -> Clien
     Raises ``LookupError`` when the middleware did not run: a missing middleware must not
     look like an anonymous client.
     """
+    if key not in environ and key == ENVIRON_KEY and LEGACY_ENVIRON_KEY in environ:
+        warnings.warn(
+            f"{LEGACY_ENVIRON_KEY!r} is deprecated; read {ENVIRON_KEY!r}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        key = LEGACY_ENVIRON_KEY
     try:
         identity = environ[key]
     except KeyError:
@@ -143,40 +127,6 @@ def client_identity(environ: Mapping[str, Any], key: str = ENVIRON_KEY) -> Clien
     if identity is not None and not isinstance(identity, ClientIdentity):
         raise TypeError(f"{key!r} holds {type(identity).__name__}, not a ClientIdentity")
     return identity
-
-
-def _wants_json(accept: str | None) -> bool:
-    if not accept:
-        return False
-    accept = accept.lower()
-    return ("application/json" in accept or "+json" in accept) and "text/html" not in accept
-
-
-def default_error_response(error: VerificationError, accept: str | None) -> ErrorResponse:
-    """Status and short public message (never ``detail``); JSON if the client asks for it."""
-    return _response(error, as_json=_wants_json(accept), with_reason=False)
-
-
-def reason_error_response(error: VerificationError, accept: str | None) -> ErrorResponse:
-    """JSON with the stable reason code as well, for APIs whose clients may see why."""
-    return _response(error, as_json=True, with_reason=True)
-
-
-def _response(error: VerificationError, *, as_json: bool, with_reason: bool) -> ErrorResponse:
-    content_type, body = error.response_body(as_json=as_json, with_reason=with_reason)
-    headers = [
-        ("Content-Type", content_type),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
-    ]
-    return error.http_status, headers, body
-
-
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Error"
 
 
 def refuse_unsafe_gunicorn(protected_headers: Iterable[str] = ()) -> None:
@@ -228,14 +178,16 @@ def _gunicorn_config() -> Any:
 class ClientCertMiddleware:
     """Verify every request, put the identity in ``environ[environ_key]``, strip headers.
 
-    Refused requests never reach the application: they get ``error.http_status`` (400
+    Refused requests never reach the application: they get the kernel's refusal (400
     malformed headers, 401 no certificate, 403 anything else) with a short public message.
-    In ``optional`` and ``report_only`` mode an anonymous request gets ``None``.
+    In ``optional`` mode, and for a refusal report-only mode does not enforce, the
+    application runs with ``None`` (anonymous).
 
     ``strip_headers`` (default on) removes the edge secret, the certificate headers and the
     edge's claim headers (``Verifier.protected_headers``) before the application sees the
     environ. ``on_success(identity, environ)`` and ``on_failure(error, environ)`` are audit
-    hooks; ``error_response(error, accept_header)`` replaces the refusal body.
+    hooks (``on_failure`` for enforced refusals); ``error_response(error, accept_header)``
+    replaces the refusal.
     """
 
     def __init__(
@@ -247,7 +199,7 @@ class ClientCertMiddleware:
         environ_key: str = ENVIRON_KEY,
         on_success: Callable[[ClientIdentity, WSGIEnvironment], None] | None = None,
         on_failure: Callable[[VerificationError, WSGIEnvironment], None] | None = None,
-        error_response: Callable[[VerificationError, str | None], ErrorResponse] | None = None,
+        error_response: RefusalBuilder | None = None,
     ) -> None:
         if not isinstance(verifier, Verifier):
             raise ConfigurationError(
@@ -260,18 +212,20 @@ class ClientCertMiddleware:
         self.strip_keys = environ_keys(verifier.protected_headers) if strip_headers else ()
         self.on_success = on_success
         self.on_failure = on_failure
-        self.error_response = error_response or default_error_response
+        self.error_response: RefusalBuilder = error_response or refusal
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            identity = verify_environ(self.verifier, environ)
-        except VerificationError as error:
+        outcome = check_environ(self.verifier, environ)
+        if outcome.refused:
+            assert outcome.error is not None
             if self.on_failure is not None:
-                self.on_failure(error, environ)
-            status, headers, body = self.error_response(error, environ.get("HTTP_ACCEPT"))
-            start_response(_status_line(status), headers)
-            return [body]
+                self.on_failure(outcome.error, environ)
+            answer = Refusal(*self.error_response(outcome.error, environ.get("HTTP_ACCEPT")))
+            start_response(answer.status_line, answer.headers)
+            return [answer.body]
+        identity = outcome.identity
         environ[self.environ_key] = identity
+        environ[LEGACY_ENVIRON_KEY] = identity
         strip_protected(environ, self.strip_keys)
         if identity is not None and self.on_success is not None:
             self.on_success(identity, environ)

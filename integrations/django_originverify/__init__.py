@@ -2,15 +2,15 @@
 
 Add ``"django_originverify"`` to ``INSTALLED_APPS``, one ``ORIGINVERIFY`` dict to the
 settings, and ``django_originverify.middleware.ClientCertMiddleware`` to ``MIDDLEWARE``; every
-request then carries ``request.client_cert``. Like ``django.contrib.auth``, the pieces live in
+request then carries ``request.client_identity``. Like ``django.contrib.auth``, the pieces live in
 submodules named after what they are, so importing this package never touches the app
 registry or the settings:
 
-- ``middleware.ClientCertMiddleware`` and ``middleware.get_client_cert``
+- ``middleware.ClientCertMiddleware`` and ``middleware.client_identity``
 - ``backends.ClientCertBackend`` (certificate → ``User``, cf. ``RemoteUserBackend``)
 - ``decorators.client_cert_required`` and ``mixins.ClientCertRequiredMixin``
 - ``drf.ClientCertAuthentication`` and ``drf.HasClientCert`` (Django REST framework)
-- ``signals.certificate_verified`` and ``signals.certificate_rejected`` (audit logs)
+- ``signals.client_verified`` and ``signals.client_rejected`` (audit logs)
 - ``conf.load_settings`` (validate an ``ORIGINVERIFY`` dict without a running project)
 """
 

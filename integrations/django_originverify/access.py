@@ -1,25 +1,22 @@
 """The per-view gate shared by the decorator, the mixin and the DRF permission.
 
-The middleware already verified the certificate; a view gate only asks "is there a verified
-client, and do its rules allow it?". In ``report_only`` mode a gate never refuses either: it
-logs and signals what it would have refused.
+The middleware already verified the certificate; a view gate only asks the core "is there a
+verified client, and do its rules allow it?" (``Verifier.require``), which logs, counts and
+decides enforcement like any refusal. In ``report_only`` mode a gate never refuses either.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest
 
-from originverify import ClientIdentity, Mode, Reason, Rules, VerificationError
+from originverify import ClientIdentity, Outcome, Rules, VerificationError
 
 from . import conf
-from .middleware import get_client_cert
-from .signals import asend, certificate_rejected
-
-log = logging.getLogger("originverify.django")
+from .middleware import client_identity, request_facts
+from .signals import asend, client_rejected
 
 RulesLike = Rules | Mapping[str, Any] | None
 
@@ -34,18 +31,18 @@ def compile_rules(rules: RulesLike) -> Rules | None:
 def view_access(
     request: HttpRequest, rules: Rules | None
 ) -> tuple[ClientIdentity | None, VerificationError | None]:
-    """``(identity, None)`` if the view may run, ``(identity, error)`` if not."""
-    identity = get_client_cert(request)
-    if identity is None:
-        return None, VerificationError(
-            Reason.MISSING_CERTIFICATE, f"{request.path} requires a client certificate"
-        )
-    if rules is not None:
-        try:
-            rules.check(identity)
-        except VerificationError as exc:
-            return identity, exc
-    return identity, None
+    """``(identity, None)`` if the view may run, ``(identity, error)`` if not (the
+    refusal is logged and counted by the core, enforced or not)."""
+    outcome = _decide(request, rules)
+    return client_identity(request), outcome.error if outcome is not None else None
+
+
+def _decide(request: HttpRequest, rules: Rules | None) -> Outcome | None:
+    """The core's verdict on the view's requirement; ``None`` when nothing can fail."""
+    identity = client_identity(request)
+    if identity is not None and rules is None:
+        return None
+    return conf.get_verifier().require(identity, request_facts(request), rules=rules)
 
 
 def refusal(
@@ -53,41 +50,23 @@ def refusal(
 ) -> tuple[VerificationError | None, bool]:
     """The error to answer with, if any, and whether it is enforced (not report-only).
 
-    Sends ``certificate_rejected`` for every refusal, enforced or not.
+    Sends ``client_rejected`` for every refusal, enforced or not.
     """
-    error, enforced = _decide(request, rules)
-    if error is not None:
-        certificate_rejected.send(sender, request=request, error=error, enforced=enforced)
-    return error, enforced
+    outcome = _decide(request, rules)
+    if outcome is None or outcome.error is None:
+        return None, False
+    client_rejected.send(sender, request=request, error=outcome.error, enforced=outcome.enforced)
+    return outcome.error, outcome.enforced
 
 
 async def arefusal(
     request: HttpRequest, rules: Rules | None, sender: Any
 ) -> tuple[VerificationError | None, bool]:
     """``refusal`` for async views: receivers run as under ``Signal.asend``."""
-    error, enforced = _decide(request, rules)
-    if error is not None:
-        await asend(certificate_rejected, sender, request=request, error=error, enforced=enforced)
-    return error, enforced
-
-
-def _decide(request: HttpRequest, rules: Rules | None) -> tuple[VerificationError | None, bool]:
-    _, error = view_access(request, rules)
-    if error is None:
+    outcome = _decide(request, rules)
+    if outcome is None or outcome.error is None:
         return None, False
-    enforced = conf.get_verifier().mode is not Mode.REPORT_ONLY
-    if enforced:
-        log.info(
-            "originverify: view refused reason=%s path=%s detail=%s",
-            error.reason.value,
-            request.path,
-            error.detail,
-        )
-    else:
-        log.warning(
-            "originverify: view would refuse (report-only) reason=%s path=%s detail=%s",
-            error.reason.value,
-            request.path,
-            error.detail,
-        )
-    return error, enforced
+    await asend(
+        client_rejected, sender, request=request, error=outcome.error, enforced=outcome.enforced
+    )
+    return outcome.error, outcome.enforced

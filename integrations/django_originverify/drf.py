@@ -27,7 +27,7 @@ from rest_framework.request import Request
 from originverify import ClientIdentity, Rules
 
 from .access import compile_rules, refusal
-from .middleware import get_client_cert
+from .middleware import client_identity
 
 
 class ClientCertAuthentication(BaseAuthentication):
@@ -38,7 +38,7 @@ class ClientCertAuthentication(BaseAuthentication):
     enforce_csrf: ClassVar[bool] = False
 
     def authenticate(self, request: Request) -> tuple[Any, ClientIdentity] | None:
-        identity = get_client_cert(request._request)
+        identity = client_identity(request._request)
         if identity is None:
             return None
         user = auth.authenticate(request._request, client_cert=identity)

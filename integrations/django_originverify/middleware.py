@@ -21,7 +21,6 @@ logs see the secret or unverified certificate data.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -33,36 +32,33 @@ from django.http.response import HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 from django.utils.functional import SimpleLazyObject
 
-from originverify import (
-    ClientIdentity,
-    ConfigurationError,
-    HeaderList,
-    Headers,
-    Mode,
-    VerificationError,
-    Verifier,
-)
-from originverify.headers import WSGIHeaders
-from originverify.wsgi import refuse_unsafe_gunicorn, request_target
+from originverify import ClientIdentity, ConfigurationError, Outcome, RequestContext, Verifier
+from originverify.adapters import request_from_environ, request_from_scope
+from originverify.headers import from_pairs
+from originverify.wsgi import refuse_unsafe_gunicorn
 
 from . import conf
-from .anonymous import ANONYMOUS_CLIENT_CERT
-from .signals import asend, certificate_rejected, certificate_verified
+from .anonymous import ANONYMOUS_CLIENT
+from .signals import asend, client_rejected, client_verified
 from .views import afailure_response, failure_response
-
-log = logging.getLogger("originverify.django")
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
 
 
-def request_headers(request: HttpRequest) -> Headers:
-    """The most faithful header view this request offers (see the module docstring)."""
+def request_facts(request: HttpRequest) -> RequestContext:
+    """The request facts from the most faithful source this request offers: the raw ASGI
+    scope (duplicates and underscore spellings visible) or the WSGI environ.
+
+    Raw values, not Django's interpretations: a signing edge signs the request it sent, so
+    the target is the raw path, the scheme is the one of the edge→origin connection (not
+    ``SECURE_PROXY_SSL_HEADER``'s), and the authority the ``Host`` as received. The peer is
+    ``REMOTE_ADDR``: the edge's address, as long as nothing before this middleware rewrote
+    it from ``X-Forwarded-For``.
+    """
     scope = getattr(request, "scope", None)
-    if isinstance(scope, Mapping):
-        raw = scope.get("headers")
-        if raw is not None:
-            return HeaderList(raw)
-    return WSGIHeaders(request.META)
+    if isinstance(scope, Mapping) and scope.get("headers") is not None:
+        return request_from_scope(scope, from_pairs(scope["headers"]))
+    return request_from_environ(request.META)
 
 
 def strip_headers(request: HttpRequest, names: Iterable[str]) -> None:
@@ -82,77 +78,24 @@ def strip_headers(request: HttpRequest, names: Iterable[str]) -> None:
         ]
 
 
-def request_context(request: HttpRequest) -> dict[str, str | None]:
-    """Method, target, scheme and authority of the hop from the edge, as sent.
-
-    Raw values, not Django's interpretations: a signing edge signs the request it sent, so
-    the target is the raw path (``raw_path``, gunicorn's ``RAW_URI``), the scheme is the
-    one of the edge→origin connection (not ``SECURE_PROXY_SSL_HEADER``'s), and the authority
-    the ``Host`` as received (``get_host()`` would raise ``DisallowedHost`` here).
-    """
-    scope = getattr(request, "scope", None)
-    if isinstance(scope, Mapping):
-        raw = scope.get("raw_path")
-        path = raw.decode("latin-1") if isinstance(raw, bytes) else str(scope.get("path", "/"))
-        query = scope.get("query_string") or ""
-        if isinstance(query, bytes):
-            query = query.decode("latin-1")
-        target = f"{path}?{query}" if query else path
-        scheme = scope.get("scheme")
-    else:
-        target = request_target(request.META)
-        scheme = request.META.get("wsgi.url_scheme")
-    return {
-        "method": request.method,
-        "target": target,
-        "scheme": scheme,
-        "authority": request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME"),
-    }
-
-
-def check_request(
-    verifier: Verifier, request: HttpRequest
-) -> tuple[ClientIdentity | None, VerificationError | None]:
-    """Run the core on a Django request.
-
-    Returns ``(identity, None)``; in ``report_only`` mode ``(None, error)`` for a request
-    that would have been refused. Raises ``VerificationError`` when the refusal is enforced.
-    The peer is ``REMOTE_ADDR``: the edge's address, as long as nothing before this
-    middleware rewrote it from ``X-Forwarded-For``.
-    """
-    headers = request_headers(request)
-    peer = request.META.get("REMOTE_ADDR")
-    context = request_context(request)
-    if verifier.mode is Mode.REPORT_ONLY:
-        # verify_request() swallows the error in this mode; explain() keeps it, so audit
-        # receivers learn what would have been refused.
-        report = verifier.explain(headers, peer, **context)
-        if report.error is not None:
-            log.warning(
-                "originverify: would reject (report-only) reason=%s peer=%s path=%s detail=%s",
-                report.error.reason.value,
-                peer,
-                request.path,
-                report.error.detail,
-            )
-        return report.identity, report.error
-    return verifier.verify_request(headers, peer, **context), None
-
-
-def get_client_cert(request: HttpRequest) -> ClientIdentity | None:
+def client_identity(request: HttpRequest) -> ClientIdentity | None:
     """The verified identity of this request, ``None`` if there is none.
 
     Raises ``ImproperlyConfigured`` when ``ClientCertMiddleware`` did not run: without it,
     no certificate was verified and no header was stripped.
     """
     try:
-        value = request.client_cert  # type: ignore[attr-defined]
+        value = request.client_identity  # type: ignore[attr-defined]
     except AttributeError:
         raise ImproperlyConfigured(
-            "request.client_cert is not set: add "
+            "request.client_identity is not set: add "
             "'django_originverify.middleware.ClientCertMiddleware' to MIDDLEWARE"
         ) from None
     return value if isinstance(value, ClientIdentity) else None
+
+
+#: The 0.1 name of ``client_identity`` (deprecated).
+get_client_cert = client_identity
 
 
 def install_user(request: HttpRequest, identity: ClientIdentity) -> None:
@@ -195,7 +138,7 @@ def install_user(request: HttpRequest, identity: ClientIdentity) -> None:
 
 @sync_and_async_middleware
 class ClientCertMiddleware:
-    """Verify the forwarded client certificate; set ``request.client_cert``.
+    """Verify the forwarded client certificate; set ``request.client_identity``.
 
     ``required``: no verified identity → the failure view (400/401/403).
     ``optional``: no certificate → anonymous; a bad one → refused.
@@ -222,56 +165,60 @@ class ClientCertMiddleware:
             except ConfigurationError as exc:
                 raise ImproperlyConfigured(f"ORIGINVERIFY: {exc}") from None
 
-    def _verify(
-        self, request: HttpRequest
-    ) -> tuple[ClientIdentity | None, VerificationError | None, bool]:
-        verifier, options = conf.configured()
-        enforced = False
-        try:
-            identity, error = check_request(verifier, request)
-        except VerificationError as exc:
-            identity, error, enforced = None, exc, True
-        finally:
-            names: Iterable[str] = verifier.protected_headers
-            if options.keep_headers:
-                names = verifier.source.header_names  # the secret never reaches the app
-            strip_headers(request, names)
-        request.client_cert = identity or ANONYMOUS_CLIENT_CERT  # type: ignore[attr-defined]
+    def _prepare(self, request: HttpRequest) -> tuple[Verifier, RequestContext]:
+        verifier, _ = conf.configured()
+        return verifier, request_facts(request)
+
+    def _apply(self, request: HttpRequest, verifier: Verifier, outcome: Outcome) -> None:
+        """Strip protected headers and give the request its client (or the anonymous one)."""
+        options = conf.get_options()
+        names: Iterable[str] = verifier.protected_headers
+        if options.keep_headers:
+            names = verifier.source.header_names  # the secret never reaches the app
+        strip_headers(request, names)
+        identity = outcome.identity
+        client = identity if identity is not None else ANONYMOUS_CLIENT
+        request.client_identity = client  # type: ignore[attr-defined]
+        request.client_cert = client  # type: ignore[attr-defined]  # deprecated 0.1 name
         if identity is not None and options.login_users:
             install_user(request, identity)
-        return identity, error, enforced
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self.__acall__(request)
-        identity, error, enforced = self._verify(request)
+        verifier, facts = self._prepare(request)
+        outcome = verifier.check(facts)
+        self._apply(request, verifier, outcome)
         sender = type(self)
-        if error is not None:
-            certificate_rejected.send(sender, request=request, error=error, enforced=enforced)
-            if enforced:
-                return failure_response(request, error)
-        elif identity is not None:
-            certificate_verified.send(sender, request=request, identity=identity)
+        if outcome.error is not None:
+            client_rejected.send(
+                sender, request=request, error=outcome.error, enforced=outcome.enforced
+            )
+            if outcome.refused:
+                return failure_response(request, outcome.error)
+        elif outcome.identity is not None:
+            client_verified.send(sender, request=request, identity=outcome.identity)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        # Chain validation is CPU work of well under a millisecond (and cached), so it runs
-        # on the event loop rather than paying for a thread hop; with revocation checking
-        # (OCSP may query a responder) it runs in a worker thread instead.
-        if getattr(conf.get_verifier(), "revocation", None) is None:
-            identity, error, enforced = self._verify(request)
-        else:
-            verify = sync_to_async(self._verify, thread_sensitive=False)
-            identity, error, enforced = await verify(request)
+        # A cache hit is decided on the event loop; a miss (chain validation, revocation)
+        # runs in a worker thread (Verifier.acheck), so the loop never waits on it.
+        verifier, facts = self._prepare(request)
+        outcome = await verifier.acheck(facts)
+        self._apply(request, verifier, outcome)
         sender = type(self)
-        if error is not None:
+        if outcome.error is not None:
             await asend(
-                certificate_rejected, sender, request=request, error=error, enforced=enforced
+                client_rejected,
+                sender,
+                request=request,
+                error=outcome.error,
+                enforced=outcome.enforced,
             )
-            if enforced:
-                return await afailure_response(request, error)
-        elif identity is not None:
-            await asend(certificate_verified, sender, request=request, identity=identity)
+            if outcome.refused:
+                return await afailure_response(request, outcome.error)
+        elif outcome.identity is not None:
+            await asend(client_verified, sender, request=request, identity=outcome.identity)
         response = self.get_response(request)
         if isinstance(response, HttpResponseBase):
             return response

@@ -1,9 +1,9 @@
 """Audit signals, sent for every verification outcome.
 
-``certificate_verified(sender, request, identity)``: sent by ``ClientCertMiddleware`` once
+``client_verified(sender, request, identity)``: sent by ``ClientCertMiddleware`` once
 per request that carries a verified certificate.
 
-``certificate_rejected(sender, request, error, enforced)``: a request was refused, or would
+``client_rejected(sender, request, error, enforced)``: a request was refused, or would
 have been (``enforced=False`` in ``report_only`` mode), by the middleware or by a view gate
 (``client_cert_required``, ``ClientCertRequiredMixin``, ``HasClientCert``: then ``sender`` is
 the gate and ``error.reason`` is ``missing_certificate`` or ``rule_denied``). ``error`` is the
@@ -19,8 +19,11 @@ from typing import Any
 
 from django.dispatch import Signal
 
-certificate_verified = Signal()
-certificate_rejected = Signal()
+client_verified = Signal()
+client_rejected = Signal()
+#: The 0.1 names (deprecated): the same signals.
+certificate_verified = client_verified
+certificate_rejected = client_rejected
 
 
 async def asend(signal: Signal, sender: Any, **kwargs: Any) -> None:

@@ -11,23 +11,22 @@ from __future__ import annotations
 from typing import cast
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
 from originverify import VerificationError
+from originverify.adapters import refusal
 
 from . import conf
 
 
 def verification_failed(request: HttpRequest, error: VerificationError) -> HttpResponse:
-    """Short, internals-free answer: JSON for API clients, plain text otherwise."""
-    if "application/json" in request.META.get("HTTP_ACCEPT", ""):
-        return JsonResponse({"detail": error.public_message}, status=error.http_status)
-    return HttpResponse(
-        error.public_message + "\n",
-        status=error.http_status,
-        content_type="text/plain; charset=utf-8",
-    )
+    """The adapter kernel's refusal, the same every originverify adapter sends."""
+    answer = refusal(error, request.META.get("HTTP_ACCEPT"))
+    response = HttpResponse(answer.body, status=answer.status)
+    for name, value in answer.headers:
+        response[name] = value
+    return response
 
 
 def failure_response(request: HttpRequest, error: VerificationError) -> HttpResponseBase:

@@ -6,31 +6,23 @@ matching Werkzeug exception, so either kind of handler catches it::
     @app.errorhandler(401)                      # code-specific handlers win
     @app.errorhandler(ClientCertificateError)   # every certificate refusal
 
-Without a handler the response is Werkzeug's HTML error page, or JSON when the client's
-``Accept`` header prefers ``application/json``. The body carries ``public_message`` only;
-``error.detail`` is for logs.
+Without a handler the response is the adapter kernel's refusal, the same every originverify
+adapter sends: the public message as text, or JSON when the client's ``Accept`` prefers it,
+``Cache-Control: no-store``, and a ``WWW-Authenticate`` challenge on 401. ``error.detail``
+is for logs.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, Unauthorized
-from werkzeug.http import parse_accept_header
 
 from originverify import Reason, VerificationError
+from originverify.adapters import Refusal, refusal
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIEnvironment
-
-
-def _wants_json(environ: WSGIEnvironment | None) -> bool:
-    if not environ:
-        return False
-    accept = parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
-    return accept.best_match(["text/html", "application/json"]) == "application/json"
 
 
 class ClientCertificateError(HTTPException):
@@ -45,21 +37,19 @@ class ClientCertificateError(HTTPException):
         """Stable reason code (``missing_certificate``, ``untrusted_chain``, ...)."""
         return self.error.reason
 
+    def _refusal(self, environ: WSGIEnvironment | None) -> Refusal:
+        return refusal(self.error, (environ or {}).get("HTTP_ACCEPT"))
+
     def get_headers(
         self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
     ) -> list[tuple[str, str]]:
-        headers = super().get_headers(environ, scope)
-        if _wants_json(environ):
-            headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
-            headers.append(("Content-Type", "application/json"))
-        return headers
+        # Content-Length is the response's own business (Werkzeug sets it from the body).
+        return [(k, v) for k, v in self._refusal(environ).headers if k != "Content-Length"]
 
     def get_body(
         self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
     ) -> str:
-        if _wants_json(environ):
-            return json.dumps({"error": self.description, "status": self.code})
-        return super().get_body(environ, scope)
+        return self._refusal(environ).body.decode()
 
 
 class ClientCertificateRequired(ClientCertificateError, Unauthorized):

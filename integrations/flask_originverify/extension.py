@@ -14,8 +14,8 @@ The request path, top to bottom:
 
 from __future__ import annotations
 
+import importlib
 import inspect
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,27 +31,19 @@ from originverify import (
     ClientIdentity,
     ConfigurationError,
     Mode,
-    Reason,
+    Outcome,
     Rules,
-    VerificationError,
     Verifier,
     build_verifier,
 )
-from originverify.wsgi import (
-    environ_keys,
-    peer_address,
-    refuse_unsafe_gunicorn,
-    strip_protected,
-    verify_environ,
-)
+from originverify.adapters import request_from_environ
+from originverify.wsgi import environ_keys, refuse_unsafe_gunicorn, strip_protected
 
 from .errors import http_error
 from .signals import client_rejected, client_verified
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
-
-log = logging.getLogger("originverify")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,6 +57,7 @@ EXTENSION_KEY: Final = "originverify"
 _POLICY_ATTR = "_originverify_policy"
 _WITHHELD_KEY = "originverify.withheld"
 _G_OUTCOME = "_originverify_outcome"
+_G_ANNOUNCED = "_originverify_announced"
 
 
 class Requirement(StrEnum):
@@ -116,13 +109,26 @@ class _AppState:
     verifier: Verifier
     app_wide: bool
     strip_headers: bool
+    principal: Principal | None = None
 
 
-@dataclass(slots=True)
-class _Outcome:
-    identity: ClientIdentity | None
-    error: VerificationError | None
-    announced: bool = False
+#: ``ORIGINVERIFY_PRINCIPAL``: maps a verified client to the application's own user object
+#: (like Django's ``USER_MAPPING``); ``None`` means "no such user".
+Principal = Callable[[ClientIdentity], Any]
+
+
+def _principal(value: Any) -> Principal | None:
+    if value is None or callable(value):
+        return cast("Principal | None", value)
+    if isinstance(value, str):
+        module, _, name = value.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigurationError(f"{PREFIX}PRINCIPAL {value!r}: {exc}") from None
+        if callable(found):
+            return cast(Principal, found)
+    raise ConfigurationError(f"{PREFIX}PRINCIPAL must be a callable or a dotted path")
 
 
 def _flag(value: Any, key: str) -> bool:
@@ -169,6 +175,7 @@ class OriginVerify:
             name: _flag(merged.pop(PREFIX + name.upper(), default), name)
             for name, default in FLASK_KEYS.items()
         }
+        principal = _principal(merged.pop(PREFIX + "PRINCIPAL", None))
         verifier = verifier or self._verifier
         if verifier is None:
             verifier = build_verifier(merged, prefix=PREFIX)
@@ -180,7 +187,7 @@ class OriginVerify:
         if not isinstance(verifier, Verifier):
             raise ConfigurationError("verifier= must be an originverify.Verifier")
         refuse_unsafe_gunicorn(verifier.protected_headers)
-        state = _AppState(verifier, options["app_wide"], options["strip_headers"])
+        state = _AppState(verifier, options["app_wide"], options["strip_headers"], principal)
         app.extensions[EXTENSION_KEY] = state
         if state.strip_headers:
             keys = environ_keys(verifier.protected_headers)
@@ -202,22 +209,24 @@ def _state(app: Flask | None = None) -> _AppState:
     return state
 
 
-def _outcome(state: _AppState) -> _Outcome:
-    outcome = g.get(_G_OUTCOME)
-    if isinstance(outcome, _Outcome):
-        return outcome
+def _facts() -> Any:
     environ = request.environ
     withheld = environ.get(_WITHHELD_KEY)
-    try:
-        identity = verify_environ(
-            state.verifier,
-            environ,
-            withheld.fields if isinstance(withheld, _Withheld) else None,
-        )
-        outcome = _Outcome(identity, None)
-    except VerificationError as error:
-        outcome = _Outcome(None, error)
+    return request_from_environ(
+        environ, withheld.fields if isinstance(withheld, _Withheld) else None
+    )
+
+
+def _outcome(state: _AppState) -> Outcome:
+    """The core's verdict on this request, once per request (anonymous allowed: each view
+    states its own requirement)."""
+    outcome = g.get(_G_OUTCOME)
+    if isinstance(outcome, Outcome):
+        return outcome
+    outcome = state.verifier.check(_facts(), required=False)
     setattr(g, _G_OUTCOME, outcome)
+    if outcome.error is not None:
+        _announce_refusal(outcome)
     return outcome
 
 
@@ -225,34 +234,14 @@ def _sender() -> Flask:
     return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
 
 
-def _refuse(error: VerificationError) -> None:
-    # Error handlers that read current_client see an anonymous client, not a new refusal.
-    g.client_identity = ANONYMOUS
-    client_rejected.send(_sender(), error=error, enforced=True)
-    raise http_error(error)
-
-
-def _refuse_here(error: VerificationError, report_only: bool) -> None:
-    """A refusal decided by the view's requirement or rules rather than by the core:
-    logged like the core's own, and only reported in report-only mode."""
-    peer = peer_address(request.environ)
-    if report_only:
-        log.warning(
-            "originverify: would reject (report-only) reason=%s peer=%s detail=%s",
-            error.reason.value,
-            peer,
-            error.detail,
-        )
-        client_rejected.send(_sender(), error=error, enforced=False)
-        return
-    log.info(
-        "originverify: rejected reason=%s status=%d peer=%s detail=%s",
-        error.reason.value,
-        error.http_status,
-        peer,
-        error.detail,
-    )
-    _refuse(error)
+def _announce_refusal(outcome: Outcome) -> None:
+    """``client_rejected`` with the core's reason; raise the HTTP error when enforced."""
+    assert outcome.error is not None
+    client_rejected.send(_sender(), error=outcome.error, enforced=outcome.enforced)
+    if outcome.enforced:
+        # Error handlers that read current_client see an anonymous client, not a new refusal.
+        g.client_identity = ANONYMOUS
+        raise http_error(outcome.error)
 
 
 def authenticate(requirement: Requirement, rules: Rules | None = None) -> CurrentClient:
@@ -262,29 +251,19 @@ def authenticate(requirement: Requirement, rules: Rules | None = None) -> Curren
     """
     state = _state()
     outcome = _outcome(state)
-    error = outcome.error
-    # In required mode the core reports a missing certificate as an error; an optional view
-    # treats it as an anonymous request.
-    if error is not None and (
-        error.reason is not Reason.MISSING_CERTIFICATE or requirement is Requirement.REQUIRED
-    ):
-        _refuse(error)
+    if outcome.refused:
+        assert outcome.error is not None
+        raise http_error(outcome.error)
     identity = outcome.identity
-    report_only = state.verifier.mode is Mode.REPORT_ONLY
-    if identity is None and requirement is Requirement.REQUIRED and error is None:
-        _refuse_here(
-            VerificationError(Reason.MISSING_CERTIFICATE, "view requires a client certificate"),
-            report_only,
-        )
-    if identity is not None and rules is not None:
-        try:
-            rules.check(identity)
-        except VerificationError as denied:
-            _refuse_here(denied, report_only)
+    needs_gate = rules is not None or (identity is None and requirement is Requirement.REQUIRED)
+    if needs_gate and requirement is not Requirement.EXEMPT:
+        gate = state.verifier.require(identity, _facts(), rules=rules)
+        if gate.error is not None:
+            _announce_refusal(gate)  # raises when enforced; report-only keeps the identity
     client: CurrentClient = identity if identity is not None else ANONYMOUS
     g.client_identity = client
-    if identity is not None and not outcome.announced:
-        outcome.announced = True
+    if identity is not None and not g.get(_G_ANNOUNCED):
+        setattr(g, _G_ANNOUNCED, True)
         if client_verified.receivers:  # sending to no one still costs a lookup per request
             client_verified.send(_sender(), identity=identity)
     return client
@@ -310,6 +289,23 @@ def _current_client() -> CurrentClient:
 #: ``ClientIdentity``, or an ``AnonymousClient`` when none was presented. Outside decorated
 #: views it verifies on first use with optional semantics (an invalid certificate → 403).
 current_client: CurrentClient = cast(CurrentClient, LocalProxy(_current_client))
+
+
+def _current_principal() -> Any:
+    if "_originverify_principal" in g:
+        return g._originverify_principal
+    client = _current_client()
+    principal = _state().principal
+    found = (
+        principal(client) if principal is not None and isinstance(client, ClientIdentity) else None
+    )
+    g._originverify_principal = found
+    return found
+
+
+#: What ``ORIGINVERIFY_PRINCIPAL`` maps the current client to (``None``: anonymous, no
+#: mapping configured, or no such user), computed once per request.
+current_principal: Any = LocalProxy(_current_principal)
 
 
 def _mark(view: F, policy: ViewPolicy) -> F:

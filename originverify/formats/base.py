@@ -7,7 +7,7 @@ import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..errors import Reason, VerificationError
+from ..errors import ConfigurationError, Reason, VerificationError
 from ..headers import Headers
 
 
@@ -22,8 +22,9 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name in ("max_leaf_bytes", "max_chain_bytes", "max_chain_certs", "max_metadata_bytes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"limits: {name} must be a positive integer")
 
 
 @dataclass(frozen=True, slots=True)

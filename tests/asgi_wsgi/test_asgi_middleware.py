@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from ovkit import SECRET, Headers, Pki, edge
 
-from originverify import ClientIdentity, ConfigurationError, VerificationError, build_verifier
+from originverify import (
+    ClientIdentity,
+    ConfigurationError,
+    Outcome,
+    VerificationError,
+    build_verifier,
+)
 from originverify.asgi import ClientCertMiddleware, Message, Scope, client_identity
 
 PROTECTED = {b"x-origin-verify", b"client-cert", b"client-cert-chain"}
@@ -218,8 +224,15 @@ def test_request_facts_reach_the_source_proof(pki: Pki) -> None:
     seen: dict[str, Any] = {}
 
     class Spy:
-        def verify_request(self, headers: Any, peer: Any = None, **request: Any) -> None:
-            seen.update(peer=peer, **request)
+        async def acheck(self, request: Any, **options: Any) -> Outcome:
+            seen.update(
+                peer=request.peer,
+                method=request.method,
+                target=request.target,
+                scheme=request.scheme,
+                authority=request.authority,
+            )
+            return Outcome(None)
 
     middleware = ClientCertMiddleware(Recorder(), verifier(pki))
     middleware.verifier = Spy()  # type: ignore[assignment]

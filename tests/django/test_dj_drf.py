@@ -95,7 +95,7 @@ class Echo(APIView):
 def test_enforce_csrf_option(djpki: DjPKI) -> None:
     User.objects.create_user("alice")
     request = APIRequestFactory(enforce_csrf_checks=True).post("/echo", {})
-    request.client_cert = conf.get_verifier().verify_request(cert_pairs(djpki.alice))  # type: ignore[attr-defined]
+    request.client_identity = conf.get_verifier().verify_request(cert_pairs(djpki.alice))  # type: ignore[attr-defined]
     response = Echo.as_view()(request)
     assert response.status_code == 403
     assert "CSRF Failed" in response.data["detail"]
@@ -104,5 +104,5 @@ def test_enforce_csrf_option(djpki: DjPKI) -> None:
         authentication_classes = (ClientCertAuthentication,)
 
     request = APIRequestFactory(enforce_csrf_checks=True).post("/echo", {})
-    request.client_cert = conf.get_verifier().verify_request(cert_pairs(djpki.alice))  # type: ignore[attr-defined]
+    request.client_identity = conf.get_verifier().verify_request(cert_pairs(djpki.alice))  # type: ignore[attr-defined]
     assert NoCsrf.as_view()(request).data == {"user": "alice"}

@@ -18,7 +18,7 @@ from django_originverify.anonymous import ANONYMOUS_CLIENT_CERT, AnonymousClient
 from django_originverify.middleware import ClientCertMiddleware, strip_headers
 from django_originverify.signals import certificate_rejected, certificate_verified
 
-from originverify import Reason, RequestContext, SourceProof, VerificationError
+from originverify import ANONYMOUS, Reason, RequestContext, SourceProof, VerificationError
 
 Call = Callable[..., Any]
 
@@ -269,7 +269,9 @@ def test_async_failure_view(call: Call, ov_settings: Callable[..., Any]) -> None
 def test_json_failure_for_api_clients(call: Call) -> None:
     response = call("/whoami", {**cert_headers(None), "Accept": "application/json"})
     assert response.status_code == 401
-    assert response.json() == {"detail": "client certificate required"}
+    assert response.json() == {"error": "client certificate required", "status": 401}
+    assert response["WWW-Authenticate"] == 'ClientCert realm="originverify"'
+    assert response["Cache-Control"] == "no-store"
 
 
 def test_signals_report_success_and_enforced_failure(call: Call, djpki: DjPKI) -> None:
@@ -324,7 +326,7 @@ def test_anonymous_client_cert_behaves_like_anonymous_user() -> None:
     assert anonymous.common_name is None
     assert anonymous.emails == ()
     assert anonymous == AnonymousClientCert()
-    assert repr(anonymous) == "<AnonymousClientCert>"
+    assert anonymous is ANONYMOUS  # one anonymous client in every adapter
 
 
 def test_middleware_is_sync_and_async_capable() -> None:
@@ -398,16 +400,18 @@ def test_request_facts_reach_the_source_proof(
         "GET",
         "/whoami?next=%2Fa%20b",
         "https",
-        "testserver",
+        # The Host header as received (Django's ASGI test client sends one); without it
+        # (the WSGI test client), the server name with its port.
+        "testserver" if seen.headers.get_all("host") else "testserver:443",
         "127.0.0.1",
     )
 
 
 def test_raw_target_wins_over_the_decoded_path(djpki: DjPKI) -> None:
-    from django_originverify.middleware import request_context
+    from django_originverify.middleware import request_facts
 
     request = _asgi_request([])
     request.scope["raw_path"] = b"/caf%C3%A9/%2F"
-    assert request_context(request)["target"] == "/caf%C3%A9/%2F"
+    assert request_facts(request).target == "/caf%C3%A9/%2F"
     wsgi = RequestFactory().get("/x", RAW_URI="/x%2Fy?z=1")
-    assert request_context(wsgi)["target"] == "/x%2Fy?z=1"
+    assert request_facts(wsgi).target == "/x%2Fy?z=1"

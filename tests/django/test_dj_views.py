@@ -140,9 +140,9 @@ def test_decorator_accepts_rules_objects_and_keeps_metadata(djpki: DjPKI) -> Non
     assert named_view.__name__ == "named_view"
     assert named_view.__doc__ == "Docstring kept."
     request = RequestFactory().get("/")
-    request.client_cert = conf.get_verifier().verify_request(cert_pairs(djpki.alice))  # type: ignore[attr-defined]
+    request.client_identity = conf.get_verifier().verify_request(cert_pairs(djpki.alice))  # type: ignore[attr-defined]
     assert named_view(request).status_code == 200
-    request.client_cert = conf.get_verifier().verify_request(cert_pairs(djpki.bob))  # type: ignore[attr-defined]
+    request.client_identity = conf.get_verifier().verify_request(cert_pairs(djpki.bob))  # type: ignore[attr-defined]
     assert named_view(request).status_code == 403
 
 
@@ -155,6 +155,6 @@ def test_mixin_refusal_can_be_overridden() -> None:
             return HttpResponse("inside")
 
     request = RequestFactory().get("/")
-    request.client_cert = ANONYMOUS_CLIENT_CERT  # type: ignore[attr-defined]
+    request.client_identity = ANONYMOUS_CLIENT_CERT  # type: ignore[attr-defined]
     response = Friendly.as_view()(request)
     assert response.content == b"please present a certificate"

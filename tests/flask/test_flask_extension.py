@@ -321,16 +321,18 @@ def test_error_handlers_can_reshape_refusals(env: Pki) -> None:
     )
 
 
-def test_default_error_is_json_for_api_clients_html_otherwise(env: Pki) -> None:
+def test_default_error_is_json_for_api_clients_text_otherwise(env: Pki) -> None:
     client = create_app().test_client()
     api = client.get("/whoami", headers=[*edge(env.expired), ("Accept", "application/json")])
     assert api.status_code == 403
     assert api.get_json() == {"error": "client certificate rejected", "status": 403}
+    assert api.headers["Cache-Control"] == "no-store"
     browser = client.get("/whoami", headers=[*edge(env.expired), ("Accept", "text/html")])
-    assert browser.mimetype == "text/html"
-    assert "client certificate rejected" in browser.get_data(as_text=True)
-    # Nothing from the log-only detail reaches the client.
-    assert "expired" not in browser.get_data(as_text=True).lower().replace("<", " ")
+    assert browser.mimetype == "text/plain"
+    assert browser.get_data(as_text=True) == "client certificate rejected\n"
+    missing = client.get("/whoami", headers=edge())
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'ClientCert realm="originverify"'
 
 
 def test_signals_report_success_and_failure(env: Pki) -> None:
@@ -411,3 +413,36 @@ def test_optional_decorator_keeps_view_metadata() -> None:
     wrapped = client_cert_optional(view)
     assert wrapped.__name__ == "view"
     assert wrapped.__doc__ == "Doc."
+
+
+ACCOUNTS = {"alice": {"account": "alice", "role": "admin"}}
+
+
+def account_of(identity: ClientIdentity) -> dict[str, str] | None:
+    """A principal mapping: the application's own user record, or None."""
+    return ACCOUNTS.get(identity.common_name or "")
+
+
+@pytest.mark.parametrize("principal", [account_of, f"{__name__}.account_of"])
+def test_principal_mapping_hook(env: Pki, principal: Any) -> None:
+    from flask_originverify import current_principal
+
+    app = create_app("optional", principal=principal)
+
+    @app.get("/principal")
+    def show() -> Any:
+        return jsonify(principal=current_principal._get_current_object())
+
+    client = app.test_client()
+    assert client.get("/principal", headers=edge(env.alice)).get_json() == {
+        "principal": {"account": "alice", "role": "admin"}
+    }
+    assert client.get("/principal", headers=edge(env.bob)).get_json() == {"principal": None}
+    assert client.get("/principal", headers=edge()).get_json() == {"principal": None}
+
+
+def test_principal_setting_must_be_callable(env: Pki) -> None:
+    with pytest.raises(ConfigurationError, match="PRINCIPAL"):
+        create_app(principal="no.such.module.mapping")
+    with pytest.raises(ConfigurationError, match="PRINCIPAL"):
+        create_app(principal=42)

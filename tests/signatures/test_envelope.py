@@ -16,6 +16,7 @@ from originverify import (
     Reason,
     RequestContext,
     VerificationError,
+    from_environ,
 )
 from originverify.devpki import Issued
 from originverify.signatures import EnvelopeSigner, HmacSecret, SignedEnvelope, SigningError
@@ -83,7 +84,7 @@ def test_wsgi_environ_headers(pki: PKI) -> None:
     environ = {"HTTP_" + n.upper().replace("-", "_"): v for n, v in signed(pki.leaf)}
     environ["HTTP_HOST"] = AUTHORITY
     identity = verifier(pki).verify_request(
-        environ, "10.0.0.9", method=METHOD, target=TARGET, authority=AUTHORITY
+        from_environ(environ), "10.0.0.9", method=METHOD, target=TARGET, authority=AUTHORITY
     )
     assert identity is not None
 
