@@ -3,6 +3,7 @@ verifier to push them through ``verify_request``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from collections.abc import Sequence
 
@@ -39,6 +40,8 @@ def issue(
     *,
     uris: Sequence[str] = (),
     dns: Sequence[str] = (),
+    not_before: dt.datetime = DEFAULT_NOT_BEFORE,
+    not_after: dt.datetime = DEFAULT_NOT_AFTER,
 ) -> Issued:
     """A client leaf with exactly ``subject`` and the given SANs (no normalisation)."""
     key = new_key()
@@ -48,8 +51,8 @@ def issue(
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(DEFAULT_NOT_BEFORE)
-        .not_valid_after(DEFAULT_NOT_AFTER)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(True, False, False, False, False, False, False, False, False),

@@ -6,6 +6,7 @@ Every case builds a real certificate and goes through ``Verifier.verify_request`
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 
 import pytest
@@ -185,6 +186,20 @@ def test_invalid_utf8_in_cn_is_refused_and_never_raises(pki: PKI) -> None:
         assert reason(verifier(pki, rules=rules), headers) is Reason.MALFORMED_CERTIFICATE
     report = verifier(pki).explain(headers)
     assert report.error is not None and report.error.reason is Reason.MALFORMED_CERTIFICATE
+
+
+def test_invalid_utf8_cn_on_an_expired_leaf_is_malformed_not_a_crash(pki: PKI) -> None:
+    """The issue's crash: formatting the expiry message rendered the undecodable subject."""
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    leaf = issue(
+        pki.intermediate,
+        name([(CN, "QQQQQQQQ")]),
+        not_before=past - dt.timedelta(days=30),
+        not_after=past,
+    )
+    der = patched(pki.intermediate, leaf, b"QQQQQQQQ", b"\xff\xfeQQQQQQ")
+    headers = passthrough_headers(der, leaf.chain_der)
+    assert reason(verifier(pki), headers) is Reason.MALFORMED_CERTIFICATE
 
 
 def test_identity_of_an_undecodable_name_never_raises(pki: PKI) -> None:
