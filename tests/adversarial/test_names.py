@@ -12,9 +12,11 @@ import unicodedata
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from originverify import ClientIdentity, ConfigurationError, Reason, Rules, VerificationError
-from originverify.names import UNDECODABLE, DNPattern
+from originverify.names import UNDECODABLE, DNPattern, parsed, read_dn_claim, same_name
 from originverify.spiffe import SpiffePattern
 from originverify.spiffe import parse as parse_spiffe
 from tests.adversarial.names_kit import CN, O, issue, name, patched, reason, verifier
@@ -394,3 +396,72 @@ def test_dns_globs_stay_in_one_label(pki: PKI, pattern: str, dns: str, allowed: 
 def test_other_shell_wildcards_are_refused(pattern: str) -> None:
     with pytest.raises(ConfigurationError, match="only"):
         Rules(dns_names=(pattern,))
+
+
+# -- properties against cryptography's own RFC 4514 writer ----------------------------------
+
+_TYPES = [CN, O, OU, UID, NameOID.LOCALITY_NAME]
+_VALUE = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list(',+"\\<>;=#* ')),
+        st.characters(blacklist_categories=("Cs", "Cc")),
+    ),
+    min_size=1,
+    max_size=20,
+)
+_NAMES = st.lists(
+    st.lists(st.tuples(st.sampled_from(_TYPES), _VALUE), min_size=1, max_size=3, unique=True),
+    min_size=1,
+    max_size=4,
+).map(lambda rdns: name(*rdns))
+
+
+def _escape(value: str) -> str:
+    return "".join("\\" + ch if ch in ',+"\\<>;=#* ' else ch for ch in value)
+
+
+def _exact_pattern(dn: x509.Name) -> str:
+    return ",".join(
+        "+".join(f"{a.oid.dotted_string}={_escape(str(a.value))}" for a in rdn)
+        for rdn in reversed(dn.rdns)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(dn=_NAMES)
+def test_claim_reader_agrees_with_cryptographys_writer(dn: x509.Name) -> None:
+    claimed = read_dn_claim(dn.rfc4514_string())
+    assert claimed is not None and same_name(claimed, parsed(dn))
+
+
+@settings(max_examples=300, deadline=None)
+@given(dn=_NAMES, data=st.data())
+def test_exact_patterns_match_and_globs_stay_inside_values(
+    dn: x509.Name, data: st.DataObject
+) -> None:
+    names = parsed(dn)
+    assert DNPattern.parse(_exact_pattern(dn)).matches(names)
+    rdns = list(reversed(dn.rdns))
+    # one value replaced by '*' still matches: the glob covers exactly that value
+    i = data.draw(st.integers(0, len(rdns) - 1))
+    attrs = list(rdns[i])
+    globbed = ",".join(
+        "+".join(
+            f"{a.oid.dotted_string}=" + ("*" if (k, j) == (i, 0) else _escape(str(a.value)))
+            for j, a in enumerate(rdn)
+        )
+        for k, rdn in enumerate(rdns)
+    )
+    assert DNPattern.parse(globbed).matches(names)
+    # dropping an RDN, or adding an attribute to one, never matches
+    if len(rdns) > 1:
+        shorter = x509.Name([r for k, r in enumerate(dn.rdns) if k != len(rdns) - 1 - i])
+        assert not DNPattern.parse(_exact_pattern(shorter)).matches(names)
+    bigger = [*attrs, x509.NameAttribute(NameOID.TITLE, "extra")]
+    grown = x509.Name(
+        [
+            x509.RelativeDistinguishedName(bigger) if k == len(rdns) - 1 - i else r
+            for k, r in enumerate(dn.rdns)
+        ]
+    )
+    assert not DNPattern.parse(_exact_pattern(dn)).matches(parsed(grown))
