@@ -18,6 +18,7 @@ is a different name. Reading a name never raises: an undecodable DN renders as
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 from dataclasses import dataclass
@@ -144,6 +145,13 @@ class ClientIdentity:
             )
             object.__setattr__(self, "_fingerprint", hashlib.sha256(der).hexdigest())
         return self._fingerprint
+
+    @property
+    def x5t_s256(self) -> str:
+        """RFC 8705 ``x5t#S256``: base64url of the leaf DER's SHA-256, no padding; what a
+        certificate-bound access token's ``cnf`` claim carries (``originverify.tokens``)."""
+        digest = bytes.fromhex(self.fingerprint_sha256)
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
     @property
     def subject(self) -> str:
@@ -307,6 +315,7 @@ class AnonymousClient:
     spiffe_id: Final = None
     spiffe: Final = None
     fingerprint_sha256: Final = None
+    x5t_s256: Final = None
     serial_hex: Final = None
     common_names: Final[tuple[str, ...]] = ()
     spiffe_uris: Final[tuple[str, ...]] = ()

@@ -33,15 +33,13 @@ _THUMBPRINT_LENGTH = 43  # base64url of 32 bytes, without padding
 def x5t_s256(certificate: ClientIdentity | x509.Certificate | bytes) -> str:
     """The ``x5t#S256`` thumbprint: base64url (no padding) of the SHA-256 of the DER."""
     if isinstance(certificate, ClientIdentity):
-        digest = bytes.fromhex(certificate.fingerprint_sha256)  # computed once per identity
-    else:
-        der = (
-            certificate.public_bytes(Encoding.DER)
-            if isinstance(certificate, x509.Certificate)
-            else certificate
-        )
-        digest = hashlib.sha256(der).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        return certificate.x5t_s256  # from the fingerprint computed once per identity
+    der = (
+        certificate.public_bytes(Encoding.DER)
+        if isinstance(certificate, x509.Certificate)
+        else certificate
+    )
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
 
 
 def check_token_binding(
@@ -68,7 +66,7 @@ def check_token_binding(
         raise VerificationError(
             Reason.TOKEN_BINDING_MISMATCH, f"cnf.{CNF_MEMBER} is not a SHA-256 thumbprint"
         )
-    expected = x5t_s256(identity)
+    expected = identity.x5t_s256
     if not hmac.compare_digest(bound.encode("ascii"), expected.encode("ascii")):
         raise VerificationError(
             Reason.TOKEN_BINDING_MISMATCH,

@@ -61,7 +61,9 @@ def test_identity_thumbprint_equals_the_certificate_one(
     pki: testing.PKI, edge: testing.Edge
 ) -> None:
     cert = pki.client("bob")
-    assert x5t_s256(identity_of(pki, edge, cert)) == x5t_s256(cert.der)
+    identity = identity_of(pki, edge, cert)
+    assert identity.x5t_s256 == x5t_s256(identity) == x5t_s256(cert.der)
+    assert ANONYMOUS.x5t_s256 is None
 
 
 def token(claims: dict[str, object], key: ec.EllipticCurvePrivateKey) -> str:
