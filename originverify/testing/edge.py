@@ -9,7 +9,7 @@ its origin and its requests from one object.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,6 +19,8 @@ from . import wire
 from .pki import PKI, anchors_pem, client_cert
 
 DEFAULT_SECRET_HEADER = "X-Origin-Verify"  # noqa: S105 - a header name
+#: ``Edge(secret=RANDOM)`` (the default): a fresh random secret per edge.
+RANDOM: Final = "\x00random"  # not a valid header value, so never a real secret
 
 
 class Edge:
@@ -35,7 +37,7 @@ class Edge:
         self,
         format: str | CertificateFormat = "cloudfront-passthrough",
         *,
-        secret: str | None = "",
+        secret: str | None = RANDOM,
         secret_header: str = DEFAULT_SECRET_HEADER,
         signed: bool = False,
         key_id: str = "test-edge",
@@ -44,7 +46,9 @@ class Edge:
         self.format = format if isinstance(format, str) else format.name
         self._encode = wire.encoder(self.format)
         self._renamed = _renamed_headers(format)
-        self.secret = secrets.token_urlsafe(24) if secret == "" else secret
+        if secret == "":
+            raise ValueError("an empty edge secret proves nothing; pass None for no secret")
+        self.secret = secrets.token_urlsafe(24) if secret is RANDOM else secret
         self.secret_header = secret_header
         self.key_id = key_id
         self._key = Ed25519PrivateKey.generate() if signed else None

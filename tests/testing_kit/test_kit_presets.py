@@ -153,3 +153,12 @@ def test_renamed_headers(
     with pytest.raises(VerificationError) as caught:
         build_verifier(edge.settings(pki)).verify_request(default.pairs(alice))
     assert caught.value.reason in {Reason.MISSING_CERTIFICATE, Reason.EDGE_MISMATCH}
+
+
+def test_secret_defaults_to_random_and_refuses_empty() -> None:
+    first, second = testing.Edge(), testing.Edge()
+    assert first.secret and second.secret and first.secret != second.secret
+    assert testing.Edge(secret="given").secret == "given"
+    assert testing.Edge(secret=None).secret is None
+    with pytest.raises(ValueError, match="empty edge secret"):
+        testing.Edge(secret="")
