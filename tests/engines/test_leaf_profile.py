@@ -289,7 +289,8 @@ def test_oversized_rsa_intermediate_is_refused_before_signature_work() -> None:
 
 def test_invalid_utf8_name_outside_validity_is_described_not_raised(maker: Maker) -> None:
     """The message of an expired leaf renders its subject; invalid UTF-8 there used to
-    raise ``ValueError`` out of the request path."""
+    raise ``ValueError`` out of the request path. A leaf whose names cannot be decoded is
+    now refused as malformed when it is parsed, before any other check, by every engine."""
     cert = maker.build(
         _good(maker), cn=forge.INVALID_UTF8_CN, not_before=NOW - 3 * DAY, not_after=NOW - DAY
     )
@@ -298,7 +299,7 @@ def test_invalid_utf8_name_outside_validity_is_described_not_raised(maker: Maker
         x509.load_der_x509_certificate(der).subject.rfc4514_string()
     for engine in ENGINES:
         v = _verifier(maker, engine, ValidationPolicy())
-        assert _outcome(v, der, [cert_der(maker.inter.cert)]) is Reason.EXPIRED
+        assert _outcome(v, der, [cert_der(maker.inter.cert)]) is Reason.MALFORMED_CERTIFICATE
 
 
 def test_leaf_facts_are_memoised_by_digest_and_bounded(maker: Maker) -> None:
