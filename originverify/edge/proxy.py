@@ -318,20 +318,26 @@ class ClientConnection:
         try:
             if has_body:
                 expect = sanitized.expect_continue and request.version == "1.1"
-                await self._relay_request_body(request, head, sanitized.chunked, cap, expect)
+                sent = await self._relay_request_body(request, head, sanitized.chunked, cap, expect)
             else:
                 self._write_upstream(head)
+                sent = True
             response = await self._read_response_head(request, sanitized, replayable)
             keep_alive, reusable = await self._relay_response(request, response)
         except BaseException:
             self._upstream.close()
             raise
+        # The pool invariant: an origin connection is reused only when the request went out
+        # whole (head and its complete body) and the response was read to its delimited end
+        # (``reusable``). Anything else leaves the origin's parser in an unknown place: the
+        # next request on it could be read as the rest of this one.
         upstream = self._upstream
-        if reusable:
+        if sent and reusable:
             server.pool.release(upstream)
         else:
             upstream.close()
-        return keep_alive
+        # Likewise on the client side: unread body bytes must not be parsed as a request.
+        return keep_alive and request.complete
 
     def _upstream_head(self, request: Message, sanitized: Sanitized) -> bytes:
         """The request head as it leaves for the origin: the edge's headers last."""
@@ -398,7 +404,9 @@ class ClientConnection:
 
     async def _relay_request_body(
         self, request: Message, head: bytes, chunked: bool, cap: int | None, expect: bool
-    ) -> None:
+    ) -> bool:
+        """Stream the body to the origin; False when the origin answered before it was whole
+        (then its connection is not reused, and the client's when its body was not read)."""
         tls = self.tls
         reader = self.reader
         idle_timeout = self.server.limits.idle_timeout
@@ -417,13 +425,18 @@ class ClientConnection:
             if request.complete:  # trailers are not forwarded
                 if chunked:
                     out.append(LAST_CHUNK)
+                # Answered before the last bytes went out: whether the origin reads or skips
+                # the rest is unknown, so its connection is not reused.
+                early = self._upstream.answered
                 self._write_upstream(b"".join(out))
                 await self._drain_upstream()
-                return
+                return not early
             if len(out) > 1 or out[0]:
                 self._write_upstream(b"".join(out))
                 out = [b""]
                 await self._drain_upstream()
+            if self._upstream.answered:
+                return False  # an early answer (e.g. 413, 401): relay it, send no more
             if reader.error is not None:
                 raise _Abort(reader.error.status, f"malformed request body: {reader.error}")
             tls.deadline = self.loop.time() + idle_timeout

@@ -104,8 +104,17 @@ class UpstreamConnection(Waitable):
     def writing_paused(self) -> bool:
         return self._writing_paused
 
+    @property
+    def answered(self) -> bool:
+        """A final response started (or the origin closed or broke the exchange)."""
+        reader = self.reader
+        if self.eof or reader.error is not None or reader.upgraded:
+            return True
+        return any(m.status >= 200 for m in reader.messages)
+
     async def drain(self) -> None:
-        while self._writing_paused:
+        """Wait until the origin reads again, or answers without reading the rest."""
+        while self._writing_paused and not self.answered:
             await self.wait()
         if self.closed:
             raise OSError("upstream connection closed")
