@@ -336,8 +336,7 @@ class ClientConnection:
             server.pool.release(upstream)
         else:
             upstream.close()
-        # Likewise on the client side: unread body bytes must not be parsed as a request.
-        return keep_alive and request.complete
+        return keep_alive
 
     def _upstream_head(self, request: Message, sanitized: Sanitized) -> bytes:
         """The request head as it leaves for the origin: the edge's headers last."""
@@ -507,8 +506,14 @@ class ClientConnection:
         status = response.status
         is_head = request.method == b"HEAD"
         http11 = request.version == "1.1"
+        # A request whose body was not read whole ends the client connection: the rest of
+        # that body must not be parsed as the next request.
         keep_alive = (
-            request.keep_alive and http11 and not self.server.draining and not self.reader.upgraded
+            request.keep_alive
+            and request.complete
+            and http11
+            and not self.server.draining
+            and not self.reader.upgraded
         )
         # The origin's body ends at EOF when it has neither Content-Length nor chunked.
         until_eof = coding is None and not head.content_length
