@@ -15,7 +15,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-_REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT) (/\S*) HTTP/1\.1")
+_REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT) (/\S*) HTTP/1\.[01]")
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Seen:
     line: bytes
     headers: dict[bytes, bytes]
     body: bytes = b""
+    trailers: list[bytes] = field(default_factory=list)  # raw trailer field lines
 
     @property
     def path(self) -> str:
@@ -107,13 +108,13 @@ class ScriptedOrigin:
         """Answer one request; False when the connection is done."""
         if seen.path == "/early":
             conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nno")
-            seen.body, missing = stream.body(seen.headers)
+            seen.body, missing = stream.body(seen.headers, seen.trailers)
             log.unread_body = missing
             if missing:
                 log.closed_by_peer = True
                 return False
             return True
-        seen.body, missing = stream.body(seen.headers)
+        seen.body, missing = stream.body(seen.headers, seen.trailers)
         if missing:
             log.unread_body = missing
             log.closed_by_peer = True
@@ -161,7 +162,7 @@ class _Stream:
         data, self.buf = self.buf[:n], self.buf[n:]
         return data, 0
 
-    def body(self, headers: dict[bytes, bytes]) -> tuple[bytes, int]:
+    def body(self, headers: dict[bytes, bytes], trailers: list[bytes]) -> tuple[bytes, int]:
         """The declared body, and how many declared bytes never came (EOF)."""
         if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
             out = b""
@@ -171,7 +172,9 @@ class _Stream:
                     return out, 1
                 size = int(line.split(b";")[0], 16)
                 if size == 0:
-                    return out, 0 if self.until(b"\r\n") is not None else 1
+                    while line := self.until(b"\r\n"):
+                        trailers.append(line)
+                    return out, 0 if line is not None else 1
                 data, missing = self.exactly(size + 2)
                 out += data[:size]
                 if missing:
