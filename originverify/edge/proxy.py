@@ -390,7 +390,9 @@ class ClientConnection:
         except OSError:
             raise _Abort(502, "upstream closed while receiving the request") from None
 
-    async def _drain_upstream(self) -> None:
+    async def _drain_upstream(self) -> bool:
+        """Wait while the origin is slow to read; False when it answered instead, with part
+        of the request still unsent."""
         upstream = self._upstream
         if upstream.writing_paused:
             upstream.deadline = self.loop.time() + self.server.limits.upstream_read_timeout
@@ -399,15 +401,20 @@ class ClientConnection:
             except TimeoutError:
                 raise _Abort(504, "upstream stopped reading the request body") from None
             except OSError:
-                raise _Abort(502, "upstream closed while receiving the request") from None
+                if not upstream.answered:
+                    raise _Abort(502, "upstream closed while receiving the request") from None
+        return not (upstream.answered and upstream.unsent())
 
     async def _relay_request_body(
         self, request: Message, head: bytes, chunked: bool, cap: int | None, expect: bool
     ) -> bool:
-        """Stream the body to the origin; False when the origin answered before it was whole
-        (then its connection is not reused, and the client's when its body was not read)."""
+        """Stream the body to the origin. False when the origin answered before all of it
+        went out (e.g. 401, 413): the answer is relayed and no more is sent; whether the
+        origin reads or skips the rest is unknown, so its connection is not reused (nor the
+        client's, if its body was not read whole)."""
         tls = self.tls
         reader = self.reader
+        upstream = self._upstream
         idle_timeout = self.server.limits.idle_timeout
         if expect and not request.body and not request.complete:
             # The origin is reachable (we hold a connection): let the client send its body.
@@ -421,21 +428,17 @@ class ClientConnection:
                 if cap is not None and received > cap:
                     raise _Abort(413, f"body exceeds {cap} bytes")
                 out.append(chunk(data) if chunked else data)
-            if request.complete:  # trailers are not forwarded
-                if chunked:
-                    out.append(LAST_CHUNK)
-                # Answered before the last bytes went out: whether the origin reads or skips
-                # the rest is unknown, so its connection is not reused.
-                early = self._upstream.answered
-                self._write_upstream(b"".join(out))
-                await self._drain_upstream()
-                return not early
+            if request.complete and chunked:  # trailers are not forwarded
+                out.append(LAST_CHUNK)
+            if upstream.answered:
+                return False
             if len(out) > 1 or out[0]:
                 self._write_upstream(b"".join(out))
                 out = [b""]
-                await self._drain_upstream()
-            if self._upstream.answered:
-                return False  # an early answer (e.g. 413, 401): relay it, send no more
+                if not await self._drain_upstream():
+                    return False
+            if request.complete:
+                return True
             if reader.error is not None:
                 raise _Abort(reader.error.status, f"malformed request body: {reader.error}")
             tls.deadline = self.loop.time() + idle_timeout

@@ -104,6 +104,10 @@ class UpstreamConnection(Waitable):
     def writing_paused(self) -> bool:
         return self._writing_paused
 
+    def unsent(self) -> int:
+        """Request bytes still queued in the transport."""
+        return self.transport.get_write_buffer_size()
+
     @property
     def answered(self) -> bool:
         """A final response started (or the origin closed or broke the exchange)."""

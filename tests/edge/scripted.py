@@ -13,6 +13,7 @@ import hashlib
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 _REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT) (/\S*) HTTP/1\.[01]")
@@ -44,7 +45,7 @@ class ConnLog:
 
 class ScriptedOrigin:
     """Paths: ``/early`` answers 401 at once and then drains the declared body (as gunicorn
-    does); ``/eof`` answers without a length and closes; ``/hints`` sends 100 and 103 first;
+    does); ``/early-close`` answers 401 and closes without reading it; ``/eof`` answers without a length and closes; ``/hints`` sends 100 and 103 first;
     anything else reads the body and answers with the connection id and the body's digest.
     """
 
@@ -106,6 +107,13 @@ class ScriptedOrigin:
 
     def _answer(self, conn: socket.socket, stream: _Stream, seen: Seen, log: ConnLog) -> bool:
         """Answer one request; False when the connection is done."""
+        if seen.path == "/early-close":
+            # A sync worker: answer, read nothing, close. The short wait before closing is
+            # the part of a lingering close (RFC 9112 §9.6) that lets the answer arrive
+            # before the reset that closing with unread data sends.
+            conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nno")
+            time.sleep(0.3)
+            return False
         if seen.path == "/early":
             conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nno")
             seen.body, missing = stream.body(seen.headers, seen.trailers)

@@ -179,6 +179,28 @@ def test_early_answer_mid_upload_closes_both_connections(
     assert_every_request_well_formed(scripted)
 
 
+def test_early_answer_then_close_is_relayed_not_502(
+    pki: Pki, edge: EdgeProcess, scripted: ScriptedOrigin
+) -> None:
+    """The origin refuses at once and hangs up (a sync worker): the client gets the refusal."""
+    body = b"d" * (4 << 20)
+    head = b"POST /early-close HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+    with tls_connection(edge.port, client_context(pki), timeout=10) as tls:
+        tls.sendall(head % len(body))
+        data = b""
+        try:
+            tls.sendall(body)
+        except (ssl.SSLError, ConnectionError):
+            pass  # the edge may stop reading once it has the answer
+        try:
+            while chunk := tls.recv(65536):
+                data += chunk
+        except (ssl.SSLError, ConnectionError):
+            pass
+    assert data.startswith(b"HTTP/1.1 401 "), data[:200]
+    assert get(pki, edge)[0] == 200
+
+
 def test_small_early_answer_after_the_whole_body_keeps_both_connections(
     pki: Pki, edge: EdgeProcess, scripted: ScriptedOrigin
 ) -> None:
