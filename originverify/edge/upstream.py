@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from originverify.edge.config import Address
 from originverify.edge.flow import Waitable
@@ -44,10 +45,10 @@ class UpstreamConnection(Waitable):
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not subclasses of asyncio.Transport).
+        self.transport = stream = cast(asyncio.Transport, transport)
         self._init_waiting(asyncio.get_running_loop())
-        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        stream.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
