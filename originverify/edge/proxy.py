@@ -432,6 +432,10 @@ class ClientConnection:
                 out.append(LAST_CHUNK)
             if upstream.answered:
                 return False
+            if reader.error is not None and not request.complete:
+                # Malformed framing: nothing more goes out, and the origin connection is
+                # closed without the last chunk (docs/edge.md, "Malformed bodies").
+                raise _Abort(reader.error.status, f"malformed request body: {reader.error}")
             if len(out) > 1 or out[0]:
                 self._write_upstream(b"".join(out))
                 out = [b""]
@@ -439,8 +443,6 @@ class ClientConnection:
                     return False
             if request.complete:
                 return True
-            if reader.error is not None:
-                raise _Abort(reader.error.status, f"malformed request body: {reader.error}")
             tls.deadline = self.loop.time() + idle_timeout
             try:
                 data = await tls.recv()

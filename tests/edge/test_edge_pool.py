@@ -279,3 +279,47 @@ def test_client_leaving_mid_body_closes_the_origin_connection(
     status, body = get(pki, edge)
     assert status == 200 and conn_of(body) != aborted.requests[-1].conn
     assert_every_request_well_formed(scripted)
+
+
+# -- Malformed chunked bodies -----------------------------------------------------------------
+
+
+def test_malformed_chunk_already_received_never_reaches_the_origin(
+    pki: Pki, edge: EdgeProcess, scripted: ScriptedOrigin
+) -> None:
+    before = len(scripted.requests())
+    request = (
+        b"POST /echo?bad HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\nzz\r\n"
+    )
+    got = raw_request(edge.port, client_context(pki), request)
+    assert got.startswith(b"HTTP/1.1 400 "), got[:100]
+    assert len(scripted.requests()) == before
+
+
+def test_malformed_chunk_mid_stream_truncates_the_origin_request(
+    pki: Pki, edge: EdgeProcess, scripted: ScriptedOrigin
+) -> None:
+    """The origin already has the head and the good chunks; it gets no last chunk, only EOF,
+    so it never sees a complete request; the client gets 400 and the connection closes."""
+    with tls_connection(edge.port, client_context(pki)) as tls:
+        tls.sendall(
+            b"POST /echo?midway HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n"
+        )
+        deadline = time.monotonic() + 5
+        while not any(r.path == "/echo?midway" for r in scripted.requests()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        tls.sendall(b"5\r\nworld\r\nnot-hex\r\n")
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 400 "), data[:100]
+    conn = next(c for c in scripted.conns if any(r.path == "/echo?midway" for r in c.requests))
+    deadline = time.monotonic() + 5
+    while not conn.closed_by_peer and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert conn.closed_by_peer and conn.unread_body > 0
+    seen = next(r for r in conn.requests if r.path == "/echo?midway")
+    assert seen.body.startswith(b"hello")  # what was relayed before the error, and no more
