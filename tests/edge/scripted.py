@@ -45,8 +45,10 @@ class ConnLog:
 
 class ScriptedOrigin:
     """Paths: ``/early`` answers 401 at once and then drains the declared body (as gunicorn
-    does); ``/early-close`` answers 401 and closes without reading it; ``/eof`` answers without a length and closes; ``/hints`` sends 100 and 103 first;
-    anything else reads the body and answers with the connection id and the body's digest.
+    does); ``/early-close`` answers 401 and closes without reading it; ``/eof`` answers
+    without a length and closes; ``/hints`` sends 100 and 103 first; anything else reads the
+    body and answers with the connection id and the body's digest. It never sends
+    ``100 Continue`` for an ``Expect``.
     """
 
     def __init__(self) -> None:

@@ -9,6 +9,7 @@ rest of another one shows up as a wrong body, garbage, or a hang.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -188,10 +189,8 @@ def test_early_answer_then_close_is_relayed_not_502(
     with tls_connection(edge.port, client_context(pki), timeout=10) as tls:
         tls.sendall(head % len(body))
         data = b""
-        try:
-            tls.sendall(body)
-        except (ssl.SSLError, ConnectionError):
-            pass  # the edge may stop reading once it has the answer
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            tls.sendall(body)  # the edge may stop reading once it has the answer
         try:
             while chunk := tls.recv(65536):
                 data += chunk
@@ -260,7 +259,9 @@ def test_client_leaving_mid_body_closes_the_origin_connection(
     pki: Pki, edge: EdgeProcess, scripted: ScriptedOrigin
 ) -> None:
     with tls_connection(edge.port, client_context(pki)) as tls:
-        tls.sendall(b"POST /echo?abort HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n")
+        tls.sendall(
+            b"POST /echo?abort HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n"
+        )
         tls.sendall(b"c" * 30000)
         time.sleep(0.2)
     deadline = time.monotonic() + 5
