@@ -14,11 +14,13 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from OpenSSL import SSL
-
-from originverify.edge import styles
-from originverify.edge.accesslog import AccessLog
-from originverify.edge.config import EdgeConfig
+from originverify.edge.framing import (
+    CHUNKED,
+    NO_BODY,
+    error_response,
+    frame_response,
+    request_head,
+)
 from originverify.edge.http1 import (
     LAST_CHUNK,
     Message,
@@ -31,41 +33,25 @@ from originverify.edge.http1 import (
 )
 from originverify.edge.hygiene import (
     EdgeHeaders,
-    HeaderPolicy,
     RejectedRequest,
     Sanitized,
     sanitize_request,
     sanitize_response,
-    sanitize_response_head,
 )
 from originverify.edge.tls import HandshakeError, TLSProtocol
-from originverify.edge.upstream import UpstreamConnection, UpstreamError, UpstreamPool
+from originverify.edge.upstream import UpstreamConnection, UpstreamError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from originverify.signatures import EnvelopeSigner
+    from originverify.edge.server import EdgeServer
 
 log = logging.getLogger("originverify.edge")
 
-_REASONS = {
-    400: b"Bad Request",
-    405: b"Method Not Allowed",
-    408: b"Request Timeout",
-    413: b"Content Too Large",
-    431: b"Request Header Fields Too Large",
-    501: b"Not Implemented",
-    502: b"Bad Gateway",
-    504: b"Gateway Timeout",
-    505: b"HTTP Version Not Supported",
-}
 # Access-log codes for exchanges that ended without a complete response (nginx conventions):
 # the client went away, or the edge had to cut the connection.
 CLIENT_CLOSED = 499
 CUT = 444
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-# How the response body is framed toward the client.
-_NO_BODY, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
 
 
 class _Abort(Exception):
@@ -83,77 +69,6 @@ class _Cut(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
-
-
-class EdgeServer:
-    """Per-worker state shared by all client connections."""
-
-    def __init__(
-        self,
-        config: EdgeConfig,
-        ssl_context: SSL.Context,
-        access_log: AccessLog,
-        signer: EnvelopeSigner | None = None,
-    ) -> None:
-        self.config = config
-        self.limits = config.limits
-        self.ssl_context = ssl_context
-        self.access_log = access_log
-        self.signer = signer
-        self.policy = HeaderPolicy.for_edge(config.origin_secret_header, config.underscore_headers)
-        self.secret = (
-            (config.origin_secret_header.encode("ascii"), config.origin_secret)
-            if config.origin_secret is not None
-            else None
-        )
-        self.pool = UpstreamPool(
-            config.upstream, self.limits.upstream_connect_timeout, self.limits.upstream_pool_size
-        )
-        self.upstream_host = str(config.upstream).encode("ascii")
-        self.connections: set[ClientConnection] = set()
-        self.draining = False
-        # Connections without a client certificate all carry the same headers; peers repeat.
-        self._without_cert = _encode(styles.encode(config.style, None))
-        self._anonymous: dict[str, EdgeHeaders] = {}
-
-    def protocol(self) -> TLSProtocol:
-        """The ``asyncio`` protocol factory for the listening socket."""
-        return TLSProtocol(self.ssl_context, self._connection_made)
-
-    def _connection_made(self, tls: TLSProtocol) -> None:
-        conn = ClientConnection(self, tls)
-        self.connections.add(conn)
-        conn.task = tls.loop.create_task(self._run(conn))
-
-    async def _run(self, conn: ClientConnection) -> None:
-        try:
-            await conn.run()
-        except Exception:
-            log.exception("unexpected error on connection from %s", conn.peer_ip)
-        finally:
-            self.connections.discard(conn)
-
-    def edge_headers(self, peer_ip: str, certs: styles.ClientCertificates | None) -> EdgeHeaders:
-        """The headers the edge adds on one connection (the certificate's, computed once)."""
-        if certs is not None:
-            cert_headers = _encode(styles.encode(self.config.style, certs))
-            return EdgeHeaders(peer_ip, self.secret, cert_headers)
-        cached = self._anonymous.get(peer_ip)
-        if cached is None:
-            cached = EdgeHeaders(peer_ip, self.secret, self._without_cert)
-            if len(self._anonymous) < 4096:
-                self._anonymous[peer_ip] = cached
-        return cached
-
-    def start_draining(self) -> None:
-        """Stop keep-alive: idle connections close now, busy ones after their response."""
-        self.draining = True
-        for conn in list(self.connections):
-            conn.close_if_idle()
-
-
-def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("ascii"), value.encode("ascii")) for name, value in headers]
 
 
 class ClientConnection:
@@ -339,36 +254,8 @@ class ClientConnection:
         return keep_alive
 
     def _upstream_head(self, request: Message, sanitized: Sanitized) -> bytes:
-        """The request head as it leaves for the origin: the edge's headers last."""
-        host = sanitized.host
-        parts = [
-            request.method,
-            b" ",
-            request.target,
-            b" HTTP/1.1\r\n",
-            header_block(sanitized.headers),
-        ]
-        if host is None:  # HTTP/1.0 without Host
-            host = self.server.upstream_host
-            parts.append(b"Host: %s\r\n" % host)
-        if sanitized.chunked:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        parts.append(self.edge.block(sanitized))
-        signer = self.server.signer
-        if signer is not None:
-            parts.append(self._signature(signer, request, host))
-        parts.append(b"\r\n")
-        return b"".join(parts)
-
-    def _signature(self, signer: EnvelopeSigner, request: Message, host: bytes) -> bytes:
-        """``Signature-Input`` and ``Signature`` over the request line and the edge's headers."""
-        from originverify.signatures import SigningError
-
-        try:
-            pairs = signer.sign(request.method, host, request.target, self.edge.signed)
-        except SigningError as exc:
-            raise RejectedRequest(400, str(exc)) from None
-        return b"".join([b"%s: %s\r\n" % (n.encode("ascii"), v.encode("ascii")) for n, v in pairs])
+        server = self.server
+        return request_head(request, sanitized, self.edge, server.upstream_host, server.signer)
 
     async def _open_upstream(self) -> UpstreamConnection:
         upstream = self.server.pool.take()
@@ -504,61 +391,35 @@ class ClientConnection:
         """Relay head and body; returns (keep the client connection, reuse the upstream one)."""
         upstream = self._upstream
         reader = upstream.reader
-        head = sanitize_response_head(response.headers)
-        coding = head.transfer_encoding
-        if coding is not None and coding != b"chunked":
-            raise _Abort(502, f"unsupported upstream Transfer-Encoding {coding[:40]!r}")
-        status = response.status
-        is_head = request.method == b"HEAD"
-        http11 = request.version == "1.1"
         # A request whose body was not read whole ends the client connection: the rest of
         # that body must not be parsed as the next request.
-        keep_alive = (
-            request.keep_alive
-            and request.complete
-            and http11
-            and not self.server.draining
-            and not self.reader.upgraded
-        )
-        # The origin's body ends at EOF when it has neither Content-Length nor chunked.
-        until_eof = coding is None and not head.content_length
-        if is_head or status == 204 or status == 304:
-            framing = _NO_BODY
-        elif head.content_length:
-            framing = _LENGTH
-        elif http11:
-            framing = _CHUNKED
-        else:
-            framing = _UNTIL_CLOSE
-            keep_alive = False
-        parts = [status_line(status, response.reason), header_block(head.headers)]
-        if framing == _CHUNKED:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        if not keep_alive:
-            parts.append(b"Connection: close\r\n")
-        parts.append(b"\r\n")
-        self._status = status
-        out = [b"".join(parts)]
-        if framing == _NO_BODY:
+        keep_alive = request.keep_alive and request.complete and not self.server.draining
+        framed = frame_response(request, response, keep_alive and not self.reader.upgraded)
+        keep_alive = framed.keep_alive
+        self._status = response.status
+        out = [framed.head]
+        if framed.framing == NO_BODY:
             await self._write_client(out[0])
             reader.messages.popleft()
             # After a HEAD the origin's parser still expects the body the head announced.
+            is_head = request.method == b"HEAD"
             reusable = response.complete and not is_head and response.keep_alive
             return keep_alive, reusable and self._upstream_clean(reader)
+        chunked = framed.framing == CHUNKED
         timeout = self.server.limits.upstream_read_timeout
         while True:
             data = response.take_body()
             if data:
                 upstream.taken()
                 self._sent += len(data)
-                out.append(chunk(data) if framing == _CHUNKED else data)
+                out.append(chunk(data) if chunked else data)
             if response.complete:
                 break
             if reader.error is not None:
                 log.warning("upstream broke the response body: %s", reader.error)
                 raise _Cut(CUT)
             if upstream.eof:
-                if until_eof:
+                if framed.until_eof:
                     break
                 # Mid-body there is no way to report an error: cut the client connection so
                 # the truncation is visible (no last chunk, or a short Content-Length).
@@ -577,11 +438,11 @@ class ClientConnection:
             except TimeoutError:
                 log.warning("upstream went silent mid-response")
                 raise _Cut(CUT) from None
-        if framing == _CHUNKED:
+        if chunked:
             out.append(LAST_CHUNK)
         await self._write_client(b"".join(out))
         reader.messages.popleft()
-        reusable = response.keep_alive and not until_eof and self._upstream_clean(reader)
+        reusable = response.keep_alive and not framed.until_eof and self._upstream_clean(reader)
         return keep_alive, reusable
 
     @staticmethod
@@ -631,14 +492,7 @@ class ClientConnection:
         if self._responding:
             return  # a response already started; closing the connection is all that is left
         self._responding = True
-        phrase = _REASONS.get(status, b"Error")
-        body = b"%d %s\n" % (status, phrase)
-        data = (
-            b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n" % (status, phrase, len(body))
-        )
-        if method != b"HEAD":
-            data += body
+        data = error_response(status, method)
         try:
             self.tls.write(data)
         except (ConnectionError, OSError):

@@ -26,7 +26,7 @@ from OpenSSL import SSL
 from originverify.edge import eventloop
 from originverify.edge.accesslog import AccessLog
 from originverify.edge.config import Address, EdgeConfig
-from originverify.edge.proxy import EdgeServer
+from originverify.edge.server import EdgeServer
 from originverify.edge.tls import build_context
 
 if TYPE_CHECKING:  # pragma: no cover
