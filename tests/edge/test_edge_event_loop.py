@@ -7,11 +7,15 @@ and its transports: TLS records, streaming with back-pressure, pipelining, deadl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,9 +31,18 @@ from tests.edge.edgekit import (
     edge_args,
     pattern,
     raw_request,
+    tls_connection,
 )
+from tests.edge.scripted import ScriptedOrigin
 
 LOOPS = ["asyncio", "uvloop"]
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[ScriptedOrigin]:
+    origin = ScriptedOrigin()
+    yield origin
+    origin.close()
 
 
 @pytest.fixture(scope="module", params=LOOPS)
@@ -64,6 +77,24 @@ def test_pipelined_upgrade_with_a_body(pki: Pki, edge: EdgeProcess) -> None:
     assert data.count(b"HTTP/1.1 200 ") == 2
     first_body = data.split(b"\r\n\r\n", 1)[1]
     assert json.loads(first_body[: first_body.index(b"HTTP/1.1")])["body_len"] == 4
+
+
+def test_origin_answering_mid_upload(
+    pki: Pki, start_edge: StartEdge, edge: EdgeProcess, scripted: ScriptedOrigin
+) -> None:
+    """Back-pressure toward the origin and the wake-up on its early answer."""
+    loop = "uvloop" if "loop=uvloop" in "".join(edge.lines) else "asyncio"
+    on_scripted = start_edge("--event-loop", loop, upstream=scripted.url)
+    with tls_connection(on_scripted.port, client_context(pki), timeout=10) as tls:
+        tls.sendall(b"POST /early HTTP/1.1\r\nHost: localhost\r\nContent-Length: 8388608\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + 8
+        while b"\r\n\r\nno" not in data and time.monotonic() < deadline:
+            with contextlib.suppress(ssl.SSLError, ConnectionError, TimeoutError):
+                tls.sendall(b"a" * 65536)
+                tls.settimeout(0.05)
+                data += tls.recv(65536)
+    assert data.startswith(b"HTTP/1.1 401 ") and b"connection: close" in data.lower(), data[:200]
 
 
 def test_deadlines(pki: Pki, edge: EdgeProcess, origin: Origin) -> None:
