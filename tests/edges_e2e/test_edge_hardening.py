@@ -120,6 +120,29 @@ def test_expect_100_continue_with_the_body_is_answered(scripted: Scripted) -> No
     assert b"len=5 " in final
 
 
+def test_expect_100_continue_is_answered_by_the_edge(scripted: Scripted) -> None:
+    """A client that waits for 100 before sending its body gets it from the edge at once,
+    whatever the origin does (this one never sends 100)."""
+    ctx = ssl.create_default_context(cafile=scripted.pki.path("server-ca.pem"))
+    ctx.load_cert_chain(scripted.pki.path("alice.pem"), scripted.pki.path("alice.key"))
+    head = (
+        b"POST /echo HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 5\r\nConnection: close\r\n\r\n"
+    )
+    with (
+        socket.create_connection(("127.0.0.1", scripted.edge.port), timeout=2) as sock,
+        ctx.wrap_socket(sock, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(head)
+        interim = tls.recv(65536)  # a TimeoutError here is the failure
+        assert interim.startswith(b"HTTP/1.1 100 "), interim[:200]
+        tls.sendall(b"hello")
+        final = b""
+        while chunk := tls.recv(65536):
+            final += chunk
+    assert final.startswith(b"HTTP/1.1 200 ") and b"len=5 " in final, final[:300]
+
+
 @pytest.mark.parametrize("byte", [b"\x00", b"\x01", b"\x7f"], ids=["nul", "soh", "del"])
 def test_control_bytes_in_header_values(scripted: Scripted, byte: bytes) -> None:
     """NUL is refused by every edge; other controls too, except where documented."""
