@@ -1,6 +1,6 @@
-"""The HTTP/1.1 proxy: one TLS client connection, its requests, and their trip to the origin.
+"""The HTTP/1.1 proxy: one request's trip from a client connection to the origin and back.
 
-Per request, top to bottom (``ClientConnection._forward``): parse the head (llhttp), apply the
+Per request, top to bottom (``RequestProxy._forward``): parse the head (llhttp), apply the
 header hygiene, add the edge's headers (computed once per TLS connection) and, when signing, the
 RFC 9421 envelope; take an origin connection from the pool, send head and body, read the
 response head, relay the body back. Bodies are relayed piece by piece in both directions with
@@ -38,7 +38,7 @@ from originverify.edge.hygiene import (
     sanitize_request,
     sanitize_response,
 )
-from originverify.edge.tls import HandshakeError, TLSProtocol
+from originverify.edge.tls import TLSProtocol
 from originverify.edge.upstream import UpstreamConnection, UpstreamError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,8 +71,8 @@ class _Cut(Exception):
         self.status = status
 
 
-class ClientConnection:
-    """One TLS connection from a client and the requests it carries, one after another."""
+class RequestProxy:
+    """The per-request half of a client connection (``connection.ClientConnection``)."""
 
     def __init__(self, server: EdgeServer, tls: TLSProtocol) -> None:
         self.server = server
@@ -89,93 +89,6 @@ class ClientConnection:
         self._status = 0
         self._sent = 0
         self._responding = False  # response bytes went out: errors can only cut the connection
-
-    # -- connection life cycle -----------------------------------------------------------------
-
-    async def run(self) -> None:
-        tls = self.tls
-        limits = self.server.limits
-        tls.deadline = self.loop.time() + limits.handshake_timeout
-        try:
-            await tls.handshake()
-        except (HandshakeError, TimeoutError, ConnectionError, OSError) as exc:
-            log.info("handshake with %s failed: %s", self.peer_ip, exc or type(exc).__name__)
-            tls.close()
-            return
-        except asyncio.CancelledError:
-            tls.close()
-            return
-        try:
-            # The certificate cannot change on this connection (no renegotiation), so its
-            # headers are computed once and reused for every request.
-            certs = tls.client_certificates()
-            if certs is not None:
-                self.fingerprint = certs.sha256_hex
-            self.edge = self.server.edge_headers(self.peer_ip, certs)
-        except ValueError as exc:
-            # OpenSSL took the certificate but cryptography cannot represent it: fail closed.
-            log.warning("unusable client certificate from %s: %s", self.peer_ip, exc)
-            tls.close()
-            return
-        try:
-            first = True
-            while first or not self.server.draining:
-                request = await self._next_request(first)
-                if request is None or not await self._serve(request):
-                    break
-                self.reader.messages.popleft()
-                first = False
-        except (ConnectionError, OSError, asyncio.CancelledError):
-            pass
-        finally:
-            tls.close()
-
-    def close_if_idle(self) -> None:
-        if self._idle and self.task is not None:
-            self.task.cancel()
-
-    def cancel(self) -> None:
-        """Drain timeout: give up on this connection."""
-        if self.task is not None:
-            self.task.cancel()
-
-    async def _next_request(self, first: bool) -> Message | None:
-        """Wait (idle timeout) for a request to start, then for its head (header timeout)."""
-        reader = self.reader
-        tls = self.tls
-        limits = self.server.limits
-        started = time.monotonic()
-        head_deadline: float | None = None
-        while not reader.messages:
-            if reader.error is not None:
-                await self._reply_error(reader.error.status, reader.error.reason, started)
-                return None
-            if reader.upgraded:
-                return None
-            waiting_for_head = first or reader.mid_message
-            if waiting_for_head:
-                if head_deadline is None:
-                    head_deadline = self.loop.time() + limits.header_timeout
-                tls.deadline = head_deadline
-            else:
-                tls.deadline = self.loop.time() + limits.idle_timeout
-            self._idle = not waiting_for_head
-            try:
-                data = await tls.recv()
-            except TimeoutError:
-                if waiting_for_head:
-                    await self._reply_error(408, "request head not received in time", started)
-                return None
-            except asyncio.CancelledError:
-                if self._idle:
-                    return None  # drained while idle
-                raise
-            finally:
-                self._idle = False
-            if not data:
-                return None
-            reader.feed(data)
-        return reader.messages[0]
 
     # -- one request --------------------------------------------------------------------------
 
@@ -332,12 +245,31 @@ class ClientConnection:
                 return True
             tls.deadline = self.loop.time() + idle_timeout
             try:
-                data = await tls.recv()
+                more = await self._more_body_or_answer()
             except TimeoutError:
                 raise _Abort(408, "request body stalled") from None
-            if not data:
+            if more is None:
+                return False  # the origin answered while the client was quiet
+            if not more:
                 raise _Cut(CLIENT_CLOSED)
-            reader.feed(data)
+            reader.feed(more)
+
+    async def _more_body_or_answer(self) -> bytes | None:
+        """The client's next bytes, or None if the origin answers first: an origin refusing
+        an upload is relayed at once, even while the client pauses."""
+        upstream = self._upstream
+        upstream.deadline = None  # the client's deadline bounds this wait
+        while not upstream.answered:
+            receiving = self.loop.create_task(self.tls.recv())
+            answer = upstream.wait()
+            try:
+                await asyncio.wait((receiving, answer), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not receiving.done():
+                    receiving.cancel()
+            if receiving.done() and not receiving.cancelled():
+                return receiving.result()
+        return None
 
     async def _read_response_head(
         self, request: Message, sanitized: Sanitized, replayable: bool
@@ -477,14 +409,6 @@ class ClientConnection:
             raise _Cut(CLIENT_CLOSED) from None
 
     # -- locally generated responses ----------------------------------------------------------
-
-    async def _reply_error(self, status: int, reason: str, started: float) -> None:
-        """An error before a request line could be logged (timeouts, unparsable heads)."""
-        if self.server.access_log.enabled:
-            self.server.access_log.write(
-                self.peer_ip, "-", status, self.fingerprint, 0, time.monotonic() - started
-            )
-        await self._write_error(status, reason, b"")
 
     async def _write_error(self, status: int, reason: str, method: bytes) -> None:
         """A short plain-text answer and ``Connection: close``; details go to the log only."""

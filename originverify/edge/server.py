@@ -10,8 +10,8 @@ from OpenSSL import SSL
 from originverify.edge import styles
 from originverify.edge.accesslog import AccessLog
 from originverify.edge.config import EdgeConfig
+from originverify.edge.connection import ClientConnection
 from originverify.edge.hygiene import EdgeHeaders, HeaderPolicy
-from originverify.edge.proxy import ClientConnection
 from originverify.edge.tls import TLSProtocol
 from originverify.edge.upstream import UpstreamPool
 

@@ -152,20 +152,13 @@ def test_early_answer_mid_upload_closes_both_connections(
 ) -> None:
     ctx = client_context(pki)
     declared = 4 << 20
-    with tls_connection(edge.port, ctx, timeout=10) as tls:
+    with tls_connection(edge.port, ctx, timeout=5) as tls:
+        # Part of the body, then the client pauses: the answer must come anyway, at once.
         tls.sendall(b"POST /early HTTP/1.1\r\nHost: localhost\r\n")
         tls.sendall(b"Content-Length: %d\r\n\r\n" % declared + b"a" * 65536)
         data = b""
-        deadline = time.monotonic() + 8
-        while b"\r\n\r\nno" not in data and time.monotonic() < deadline:
-            tls.sendall(b"a" * 16384)  # keeps uploading: the answer must still come
-            tls.settimeout(0.05)
-            try:
-                data += tls.recv(65536)
-            except (TimeoutError, ssl.SSLError):
-                continue
-            except ConnectionError:
-                break
+        while b"\r\n\r\nno" not in data and (chunk := tls.recv(65536)):
+            data += chunk
     assert data.startswith(b"HTTP/1.1 401 "), data[:200]
     assert b"connection: close" in data.lower()
     # The origin connection was closed, not pooled with a body half sent.
