@@ -5,7 +5,9 @@ claims, the opt-in edge-verdict path, and the descriptions a traced check prints
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -17,14 +19,18 @@ from .formats.claims import cross_check as check_claims
 from .identity import ClientIdentity
 from .names import require_decodable
 from .outcome import Trace
+from .rules import Rules
 from .source import RequestContext
 
 __all__ = [
+    "Gate",
     "State",
     "cross_check",
     "describe_forwarded",
     "edge_verdict_path",
+    "gates_of",
     "intern_validated",
+    "leaf_sha256",
     "parse_forwarded",
 ]
 
@@ -141,3 +147,21 @@ def describe_forwarded(fmt: CertificateFormat, forwarded: ForwardedCertificate) 
         f"{len(forwarded.chain)} chain certificate(s)"
         + (f", {len(forwarded.claims.raw)} edge claim header(s)" if forwarded.claims else "")
     )
+
+
+#: A view-level check on a verified identity: raises ``VerificationError`` to refuse.
+Gate = Callable[[ClientIdentity], None]
+
+
+def gates_of(rules: Rules | None) -> list[Gate]:
+    return [rules.check] if rules is not None else []
+
+
+def leaf_sha256(state: State) -> str | None:
+    """The forwarded leaf's fingerprint, for the log line of a refusal."""
+    if state.identity is not None:
+        return state.identity.fingerprint_sha256
+    forwarded = state.forwarded
+    if forwarded is None or forwarded.leaf is None:
+        return None
+    return hashlib.sha256(forwarded.leaf).hexdigest()

@@ -17,8 +17,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .cache import CertificateInterner
 from .chain import build_engine, check_presented
@@ -31,13 +32,17 @@ from .outcome import NO_TRACE, Mode, Outcome, Report
 from .rules import Rules
 from .source import RequestContext
 from .stages import (
+    Gate,
     State,
     cross_check,
     describe_forwarded,
     edge_verdict_path,
+    gates_of,
     intern_validated,
+    leaf_sha256,
     parse_forwarded,
 )
+from .tokens import check_token_binding
 from .watch import watch_files
 
 if TYPE_CHECKING:
@@ -154,7 +159,7 @@ class Verifier:
         state = State(request, Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             self._run(state, _INLINE, len(self._stages))
-        return self._settle(state, required, rules)
+        return self._settle(state, required, gates_of(rules))
 
     async def acheck(
         self,
@@ -173,7 +178,7 @@ class Verifier:
         state = State(request, Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             await asyncio.to_thread(self._run, state, _INLINE, len(self._stages))
-        return self._settle(state, required, rules)
+        return self._settle(state, required, gates_of(rules))
 
     def require(
         self,
@@ -181,14 +186,21 @@ class Verifier:
         request: RequestContext,
         *,
         rules: Rules | None = None,
+        token_claims: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """A view's own requirement on an already verified request (a decorator, a mixin, a
         DRF permission): anonymous → ``missing_certificate``, a rule miss → ``rule_denied``,
-        enforced under the mode, logged and counted here like any refusal."""
+        and with ``token_claims`` (a validated access token's claims) an RFC 8705 binding to
+        this certificate (``token_not_bound``, ``token_binding_mismatch``); enforced under
+        the mode, logged and counted here like any refusal."""
         state = State(request, NO_TRACE, self._now())
         state.identity = identity
         state.via = "anonymous" if identity is None else "gate"
-        return self._settle(state, True, rules)
+        gates = gates_of(rules)
+        if token_claims is not None:
+            claims = token_claims
+            gates.append(lambda client: check_token_binding(claims, client))
+        return self._settle(state, True, gates)
 
     def verify_request(
         self,
@@ -266,33 +278,34 @@ class Verifier:
         reason = _UNEXPECTED.get(stage, Reason.MALFORMED_CERTIFICATE)
         return VerificationError(reason, f"{stage}: {type(exc).__name__}: {clean(exc, 200)}")
 
-    def _settle(self, state: State, required: bool | None, rules: Rules | None) -> Outcome:
-        """Apply the requirement and a view's rules, decide enforcement, log and count."""
+    def _settle(self, state: State, required: bool | None, gates: list[Gate]) -> Outcome:
+        """Apply the requirement and a view's gates, decide enforcement, log and count."""
         if state.error is None:
             if state.identity is None:
                 if self.mode.requires_certificate if required is None else required:
                     state.error = VerificationError(
                         Reason.MISSING_CERTIFICATE, "no client certificate"
                     )
-            elif rules is not None:
+            elif gates:
                 state.stage = "rules"
-                self._run_rules(state, rules)
+                self._run_gates(state, gates)
         outcome = Outcome(
             identity=state.identity if state.error is None else None,
             error=state.error,
             enforced=state.error is not None and self.mode.enforces,
             via="refused" if state.error is not None else state.via,
             elapsed=time.perf_counter() - state.started,
-            leaf_sha256=_leaf_sha256(state) if state.error is not None else None,
+            leaf_sha256=leaf_sha256(state) if state.error is not None else None,
             report=state.trace if isinstance(state.trace, Report) else None,
         )
         self._record(outcome, state)
         return outcome
 
-    def _run_rules(self, state: State, rules: Rules) -> None:
+    def _run_gates(self, state: State, gates: list[Gate]) -> None:
         assert state.identity is not None
         try:
-            rules.check(state.identity)
+            for gate in gates:
+                gate(state.identity)
         except VerificationError as exc:
             state.error = exc
         except Exception as exc:
@@ -474,13 +487,3 @@ class Verifier:
         if fixed is not None:
             return fixed
         return datetime.fromtimestamp(now_ts, UTC)
-
-
-def _leaf_sha256(state: State) -> str | None:
-    """The forwarded leaf's fingerprint, for the log line of a refusal."""
-    if state.identity is not None:
-        return state.identity.fingerprint_sha256
-    forwarded = state.forwarded
-    if forwarded is None or forwarded.leaf is None:
-        return None
-    return hashlib.sha256(forwarded.leaf).hexdigest()

@@ -269,6 +269,20 @@ def authenticate(requirement: Requirement, rules: Rules | None = None) -> Curren
     return client
 
 
+def require_token_binding(claims: Mapping[str, Any]) -> CurrentClient:
+    """RFC 8705: the current request's access token (its validated ``claims``) must be
+    bound to the verified client certificate (``cnf.x5t#S256``). Refuses with 401
+    (``missing_certificate``, ``token_not_bound``, ``token_binding_mismatch``) through the
+    core, so it is logged, counted and not enforced in report-only mode."""
+    state = _state()
+    client = authenticate(Requirement.REQUIRED)
+    identity = client if isinstance(client, ClientIdentity) else None
+    gate = state.verifier.require(identity, _facts(), token_claims=claims)
+    if gate.error is not None:
+        _announce_refusal(gate)
+    return client
+
+
 def _enforce_app_wide() -> None:
     """``before_request`` hook of ``APP_WIDE``: decorated views decide for themselves."""
     view = current_app.view_functions.get(request.endpoint or "")
