@@ -75,7 +75,9 @@ def pairs(
 def verifier(pki: RedPKI, **options: object) -> Verifier:
     options.setdefault("cache", None)
     options.setdefault("watch_interval", None)
-    return Verifier(trust=pki.root.pem, source=EdgeSecret(secrets=[SECRET]), **options)  # type: ignore[arg-type]
+    options.setdefault("source", EdgeSecret(secrets=[SECRET]))
+    options.setdefault("trust", pki.root.pem)
+    return Verifier(**options)  # type: ignore[arg-type]
 
 
 # -- raw HTTP --------------------------------------------------------------------------------
