@@ -186,3 +186,16 @@ def test_edge_verdict_hard_mode_ordinary_revoked_leaf(pki: RedPKI, tmp_path: Pat
     rev = _revocation(tmp_path, make_crl(pki.ca, [pki.alice.cert.serial_number]))
     reason = refused(edge_verdict_verifier(pki, rev), viewer_headers(pki.alice.cert))
     assert reason in (Reason.REVOKED, Reason.REVOCATION_UNKNOWN)
+
+
+def test_cached_accept_dies_with_the_crl(pki: RedPKI, tmp_path: Path) -> None:
+    """Hard mode: a verdict cached under a CRL is not served once that CRL has expired."""
+    import time
+
+    now = dt.datetime.now(dt.UTC)
+    crl = make_crl(pki.ca, this_update=now - dt.timedelta(hours=1), next_update=now + dt.timedelta(seconds=2))
+    v = verifier(pki, revocation=_revocation(tmp_path, crl), cache=ResultCache())
+    assert v.verify_request(pairs(pki.alice)) is not None
+    assert v.verify_request(pairs(pki.alice)) is not None  # served from the cache
+    time.sleep(max(0.0, crl.next_update_utc.timestamp() - time.time()) + 0.2)
+    assert refused(v, pairs(pki.alice)) is Reason.REVOCATION_UNKNOWN
