@@ -240,3 +240,23 @@ def test_finding_6_half_written_secret_file(pki: RedPKI, tmp_path: Path) -> None
     assert v.watcher is not None
     v.watcher.poll()
     assert v.verify_request(pairs(pki.alice)) is not None  # still the old generation
+
+
+# -- finding 7 ----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 7: a cache hit skips the verifier's own rules (the 'cached' stage ends the "
+    "path before 'rules'), so a predicate rule that now says no (a deny-list) keeps "
+    "accepting the client for up to cache_max_age (300 s) (verifier.py _cached)",
+)
+def test_finding_7_cache_hit_skips_a_predicate_that_now_denies(pki: RedPKI) -> None:
+    from originverify import ResultCache
+
+    denied: set[str] = set()
+    rules = Rules(predicate=lambda identity: identity.common_name not in denied)
+    v = verifier(pki, rules=rules, cache=ResultCache())
+    assert v.verify_request(pairs(pki.alice)) is not None
+    denied.add("alice")  # the operator blocks alice
+    assert refused(v, pairs(pki.alice)) is Reason.RULE_DENIED
