@@ -15,8 +15,8 @@ from originverify import ConfigurationError, Reason, ResultCache, Rules, Verific
 from originverify.devpki import CertificateAuthority, cert_pem
 from originverify.formats import cloudfront_passthrough
 from originverify.formats.sfbinary import serialize_item
-from originverify.source import RequestContext
 from originverify.headers import from_pairs
+from originverify.source import RequestContext
 
 from .kit import RedPKI, make_pki, pairs, verifier
 
@@ -248,7 +248,10 @@ def test_expired_intermediate_by_a_microsecond(pki: RedPKI) -> None:
     root = CertificateAuthority.root_ca("t root")
     inter = root.intermediate("t inter")
     end = inter.cert.not_valid_after_utc
-    leaf = inter.issue("late", not_before=end - dt.timedelta(days=2), not_after=end + dt.timedelta(days=2))
-    v = verifier(make_pki(), trust=root.pem, validation_time=end + dt.timedelta(microseconds=1), clock_skew=0)
+    leaf = inter.issue(
+        "late", not_before=end - dt.timedelta(days=2), not_after=end + dt.timedelta(days=2)
+    )
+    v = verifier(
+        make_pki(), trust=root.pem, validation_time=end + dt.timedelta(microseconds=1), clock_skew=0
+    )
     assert refused(v, pairs(leaf)) is Reason.EXPIRED
-

@@ -4,6 +4,7 @@ root."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import urllib.parse
 
@@ -50,10 +51,8 @@ class _Spy(HeaderList):
 def test_every_format_reads_only_what_it_names(name: str, value: str | None) -> None:
     fmt = PRESETS[name]
     spy = _Spy(value)
-    try:
+    with contextlib.suppress(_VE):
         fmt.decode(spy, Limits())
-    except _VE:
-        pass
     assert spy.asked <= {h.lower() for h in fmt.header_names}
 
 

@@ -59,7 +59,9 @@ def test_werkzeug_headers_duplicate(pki: RedPKI) -> None:
 def test_starlette_headers_duplicate(pki: RedPKI) -> None:
     raw = [(n.lower().encode(), v.encode()) for n, v in pairs(pki.alice)]
     raw.append((b"client-cert", _forged(pki).encode()))
-    assert refused(verifier(pki), from_mapping(StarletteHeaders(raw=raw))) is Reason.DUPLICATE_HEADER
+    assert (
+        refused(verifier(pki), from_mapping(StarletteHeaders(raw=raw))) is Reason.DUPLICATE_HEADER
+    )
 
 
 def test_dict_with_list_value(pki: RedPKI) -> None:
@@ -133,7 +135,9 @@ def test_hostile_client_cert_values_under_every_source(pki: RedPKI, value: str) 
     for headers in (
         from_environ(environ),
         from_pairs([(SECRET_HEADER, SECRET), ("Client-Cert", value)]),
-        from_pairs([(SECRET_HEADER.encode(), SECRET.encode()), (b"client-cert", value.encode("utf-8"))]),
+        from_pairs(
+            [(SECRET_HEADER.encode(), SECRET.encode()), (b"client-cert", value.encode("utf-8"))]
+        ),
         from_mapping({SECRET_HEADER: SECRET, "Client-Cert": value}),
     ):
         assert refused(v, headers) is Reason.MALFORMED_HEADER

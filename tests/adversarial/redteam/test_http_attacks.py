@@ -15,8 +15,19 @@ import pytest
 
 from originverify.formats.sfbinary import serialize_item
 
-from .kit import SECRET, SECRET_HEADER, Pairs, RedPKI, Reply, Server, make_pki, pairs, send
-from .kit import send_raw, start_servers
+from .kit import (
+    SECRET,
+    SECRET_HEADER,
+    Pairs,
+    RedPKI,
+    Reply,
+    Server,
+    make_pki,
+    pairs,
+    send,
+    send_raw,
+    start_servers,
+)
 
 EDGE_REFUSAL = b"request did not come through the trusted edge\n"
 MALFORMED = b"malformed client certificate headers\n"
@@ -35,11 +46,11 @@ def servers(pki: RedPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     yield from start_servers(pki, tmp_path_factory.mktemp("redteam-servers"))
 
 
-def everywhere(servers: dict[str, Server], lines: Pairs, mode: str = "required") -> dict[str, Reply]:
+def everywhere(
+    servers: dict[str, Server], lines: Pairs, mode: str = "required"
+) -> dict[str, Reply]:
     return {
-        name: send(s.port, s.routes[mode], lines)
-        for name, s in servers.items()
-        if mode in s.routes
+        name: send(s.port, s.routes[mode], lines) for name, s in servers.items() if mode in s.routes
     }
 
 
@@ -159,7 +170,9 @@ def test_underscore_certificate_header_never_authenticates(
         assert _authenticated_as(reply) is None
 
 
-def test_underscore_spelling_beside_the_real_header(servers: dict[str, Server], pki: RedPKI) -> None:
+def test_underscore_spelling_beside_the_real_header(
+    servers: dict[str, Server], pki: RedPKI
+) -> None:
     lines = pairs(pki.alice, extra=[("Client_Cert", serialize_item(pki.bob.der))])
     for name, reply in everywhere(servers, lines).items():
         assert reply.status in (200, 400), (name, reply)

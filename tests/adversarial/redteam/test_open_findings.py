@@ -12,7 +12,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from originverify import EdgeSecret, Reason, Rules, VerificationError, Verifier

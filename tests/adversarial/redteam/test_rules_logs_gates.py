@@ -79,7 +79,9 @@ def test_common_name_rule_with_two_cns(pki: RedPKI) -> None:
     from tests.adversarial.names_kit import issue as issue_named
     from tests.adversarial.names_kit import name as dn
 
-    leaf = issue_named(pki.ca, dn([(NameOID.COMMON_NAME, "mallory")], [(NameOID.COMMON_NAME, "alice")]))
+    leaf = issue_named(
+        pki.ca, dn([(NameOID.COMMON_NAME, "mallory")], [(NameOID.COMMON_NAME, "alice")])
+    )
     v = verifier(pki, rules=Rules(common_names=["alice"]))
     assert refused(v, pairs(leaf.der, leaf.chain_der)) is Reason.RULE_DENIED
 
@@ -190,7 +192,9 @@ def test_uri_san_with_undecodable_bytes_never_raises(pki: RedPKI) -> None:
 # -- logs ---------------------------------------------------------------------------------------
 
 
-def test_no_secret_and_no_certificate_in_logs(pki: RedPKI, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_and_no_certificate_in_logs(
+    pki: RedPKI, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="originverify")
     v = verifier(pki)
     near = SECRET[:-1] + "Z"
@@ -202,7 +206,9 @@ def test_no_secret_and_no_certificate_in_logs(pki: RedPKI, caplog: pytest.LogCap
     assert "token=abc" not in text
 
 
-def test_request_line_control_characters_escaped(pki: RedPKI, caplog: pytest.LogCaptureFixture) -> None:
+def test_request_line_control_characters_escaped(
+    pki: RedPKI, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="originverify")
     target = "/x\r\noriginverify: accepted via=chain\x1b[2J"
     verifier(pki).check(RequestContext(from_pairs(pairs(pki.stranger)), "1.2.3.4", "GET", target))
@@ -267,4 +273,3 @@ def test_gate_with_raising_rule(pki: RedPKI) -> None:
 
     outcome = v.require(identity, _request(), rules=Rules(predicate=boom))
     assert outcome.error is not None and outcome.error.reason is Reason.RULE_DENIED
-

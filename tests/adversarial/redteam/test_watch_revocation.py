@@ -86,7 +86,9 @@ def test_short_secret_in_the_file_is_refused(pki: RedPKI, tmp_path: Path) -> Non
 # -- revocation (hard mode) -------------------------------------------------------------------
 
 
-def _revocation(tmp_path: Path, crl: x509.CertificateRevocationList, mode: str = "hard") -> Revocation:
+def _revocation(
+    tmp_path: Path, crl: x509.CertificateRevocationList, mode: str = "hard"
+) -> Revocation:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     path = tmp_path / "ca.crl"
@@ -106,7 +108,9 @@ def test_no_crl_for_the_issuer(pki: RedPKI, tmp_path: Path) -> None:
 
 
 def test_stale_crl(pki: RedPKI, tmp_path: Path) -> None:
-    crl = make_crl(pki.ca, this_update=NOW - dt.timedelta(days=3), next_update=NOW - dt.timedelta(days=1))
+    crl = make_crl(
+        pki.ca, this_update=NOW - dt.timedelta(days=3), next_update=NOW - dt.timedelta(days=1)
+    )
     rev = _revocation(tmp_path, crl)
     assert refused(verifier(pki, revocation=rev), pairs(pki.alice)) is Reason.REVOCATION_UNKNOWN
 
@@ -156,7 +160,9 @@ def _self_issued_leaf(ca: CertificateAuthority) -> x509.Certificate:
             x509.KeyUsage(True, False, False, False, False, False, False, False, False),
             critical=True,
         )
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),  # type: ignore[arg-type]
             critical=False,
@@ -193,7 +199,9 @@ def test_cached_accept_dies_with_the_crl(pki: RedPKI, tmp_path: Path) -> None:
     import time
 
     now = dt.datetime.now(dt.UTC)
-    crl = make_crl(pki.ca, this_update=now - dt.timedelta(hours=1), next_update=now + dt.timedelta(seconds=2))
+    crl = make_crl(
+        pki.ca, this_update=now - dt.timedelta(hours=1), next_update=now + dt.timedelta(seconds=2)
+    )
     v = verifier(pki, revocation=_revocation(tmp_path, crl), cache=ResultCache())
     assert v.verify_request(pairs(pki.alice)) is not None
     assert v.verify_request(pairs(pki.alice)) is not None  # served from the cache
