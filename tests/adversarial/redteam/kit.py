@@ -198,8 +198,14 @@ SPECS = {
 }
 
 
-def start_servers(pki: RedPKI, directory: Path) -> Iterator[dict[str, Server]]:
-    """Start every server at once (they boot in parallel), wait until each answers."""
+def start_servers(
+    pki: RedPKI,
+    directory: Path,
+    names: tuple[str, ...] = tuple(SPECS),
+    mode: str = "required",
+) -> Iterator[dict[str, Server]]:
+    """Start the servers at once (they boot in parallel), wait until each answers.
+    ``mode`` is the Django project's ``ORIGINVERIFY["MODE"]``."""
     anchors = directory / "anchors.pem"
     anchors.write_bytes(cert_pem(pki.root.root))
     env = {
@@ -207,6 +213,7 @@ def start_servers(pki: RedPKI, directory: Path) -> Iterator[dict[str, Server]]:
         "OV_TEST_ANCHORS": str(anchors),
         "OV_TEST_SECRET": SECRET,
         "OV_TEST_EXTRA": '{"LOGIN_USERS": false}',
+        "OV_TEST_MODE": mode,
         "DJANGO_SETTINGS_MODULE": "djtestproject.settings",
         "PYTHONPATH": os.pathsep.join(
             str(p)
@@ -221,7 +228,8 @@ def start_servers(pki: RedPKI, directory: Path) -> Iterator[dict[str, Server]]:
     }
     servers: dict[str, Server] = {}
     try:
-        for name, (argv, routes) in SPECS.items():
+        for name in names:
+            argv, routes = SPECS[name]
             port = free_port()
             log_path = directory / f"{name}.log"
             with log_path.open("wb") as sink:

@@ -259,3 +259,25 @@ def test_finding_7_cache_hit_skips_a_predicate_that_now_denies(pki: RedPKI) -> N
     assert v.verify_request(pairs(pki.alice)) is not None
     denied.add("alice")  # the operator blocks alice
     assert refused(v, pairs(pki.alice)) is Reason.RULE_DENIED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 4: the same double decision through Django's @client_cert_required under "
+    "report-only, over real HTTP (django_originverify/access.py _decide)",
+)
+def test_finding_4_django_report_only_decides_twice(pki: RedPKI, tmp_path: Path) -> None:
+    from .kit import send, start_servers
+
+    servers = start_servers(pki, tmp_path, ("django-gunicorn",), mode="report_only")
+    for server in servers:
+        django = server["django-gunicorn"]
+        reply = send(django.port, "/protected", pairs(pki.stranger))
+        assert reply.status == 200
+        log = django.log()
+        lines = [
+            line
+            for line in log.splitlines()
+            if "would reject" in line and "request=GET /protected" in line
+        ]
+        assert len(lines) == 1 and "reason=untrusted_chain" in lines[0], lines
