@@ -270,3 +270,22 @@ def test_logs_name_the_reason(servers: dict[str, Server], pki: RedPKI) -> None:
     everywhere(servers, pairs(pki.stranger))
     for name, server in servers.items():
         assert "reason=untrusted_chain status=403" in server.log(), (name, server.log()[-2000:])
+
+
+def _websocket_status(port: int, path: str, lines: Pairs) -> int:
+    head = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+    )
+    extra = "".join(f"{name}: {value}\r\n" for name, value in lines)
+    return send_raw(port, (head + extra + "\r\n").encode())
+
+
+def test_websocket_handshake_with_a_forged_certificate_is_refused(
+    servers: dict[str, Server], pki: RedPKI
+) -> None:
+    port = servers["asgi-uvicorn"].port
+    assert _websocket_status(port, "/ws", pairs(pki.stranger)) == 403
+    assert _websocket_status(port, "/ws", pairs(pki.alice, secret=None)) == 403
+    assert _websocket_status(port, "/ws", pairs(pki.alice)) == 101
