@@ -281,3 +281,30 @@ def test_finding_4_django_report_only_decides_twice(pki: RedPKI, tmp_path: Path)
             if "would reject" in line and "request=GET /protected" in line
         ]
         assert len(lines) == 1 and "reason=untrusted_chain" in lines[0], lines
+
+
+# -- finding 8 ----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 8: from_mapping dedupes multi-value mappings on the lower-cased key, so a "
+    "case-sensitive multidict (multidict.MultiDict, Werkzeug MultiDict) with 'client-cert' and "
+    "'Client-Cert' keeps only the first spelling's lines: the duplicate is hidden and the "
+    "client's line wins (headers.py from_mapping, 'if name.lower() in seen: continue')",
+)
+@pytest.mark.parametrize("kind", ["multidict", "werkzeug"])
+def test_finding_8_case_sensitive_multidict_hides_a_duplicate(pki: RedPKI, kind: str) -> None:
+    from multidict import MultiDict
+    from werkzeug.datastructures import MultiDict as WerkzeugMultiDict
+
+    from originverify import TrustedProxies
+    from originverify.formats.sfbinary import serialize_item
+
+    mallory = pki.ca.issue("mallory")
+    lines = [("client-cert", serialize_item(mallory.der)), *pairs(pki.alice, secret=None)]
+    mapping = MultiDict(lines) if kind == "multidict" else WerkzeugMultiDict(lines)
+    v = verifier(pki, source=TrustedProxies(["127.0.0.1/32"]))
+    with pytest.raises(VerificationError) as info:
+        v.verify_request(mapping, "127.0.0.1")
+    assert info.value.reason is Reason.DUPLICATE_HEADER
