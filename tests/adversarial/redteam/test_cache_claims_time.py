@@ -255,3 +255,27 @@ def test_expired_intermediate_by_a_microsecond(pki: RedPKI) -> None:
         make_pki(), trust=root.pem, validation_time=end + dt.timedelta(microseconds=1), clock_skew=0
     )
     assert refused(v, pairs(leaf)) is Reason.EXPIRED
+
+
+def test_skew_bound_is_inclusive(pki: RedPKI) -> None:
+    when = pki.alice.cert.not_valid_after_utc + dt.timedelta(seconds=30)
+    v = verifier(pki, validation_time=when, clock_skew=30)
+    assert v.verify_request(pairs(pki.alice)) is not None
+
+
+def test_skew_bound_plus_one_microsecond(pki: RedPKI) -> None:
+    when = pki.alice.cert.not_valid_after_utc + dt.timedelta(seconds=30, microseconds=1)
+    v = verifier(pki, validation_time=when, clock_skew=30)
+    assert refused(v, pairs(pki.alice)) is Reason.EXPIRED
+
+
+def test_skew_does_not_join_disjoint_windows(pki: RedPKI) -> None:
+    """Leaf and intermediate each valid within the skew, but never at the same instant."""
+    root = CertificateAuthority.root_ca("w root")
+    end = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
+    inter = root.intermediate("w inter", not_after=end)
+    leaf = inter.issue(
+        "w", not_before=end + dt.timedelta(seconds=20), not_after=end + dt.timedelta(days=1)
+    )
+    v = verifier(pki, trust=root.pem, validation_time=end + dt.timedelta(seconds=10), clock_skew=15)
+    assert refused(v, pairs(leaf)) in (Reason.EXPIRED, Reason.NOT_YET_VALID)
