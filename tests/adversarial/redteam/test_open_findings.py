@@ -308,3 +308,27 @@ def test_finding_8_case_sensitive_multidict_hides_a_duplicate(pki: RedPKI, kind:
     with pytest.raises(VerificationError) as info:
         v.verify_request(mapping, "127.0.0.1")
     assert info.value.reason is Reason.DUPLICATE_HEADER
+
+
+# -- finding 9 ----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 9: ResultCache.bind lets a new Verifier take over a cache once the old "
+    "owner is garbage-collected, entries included: verdicts made under the old verifier's "
+    "rules (policy, engine, revocation, format) are served to the new one "
+    "(cache.py ResultCache.bind; keys hold only header values and the anchors' digest)",
+)
+def test_finding_9_cache_handed_over_with_the_old_verdicts(pki: RedPKI) -> None:
+    import gc
+
+    from originverify import ResultCache
+
+    cache = ResultCache()
+    lenient = verifier(pki, cache=cache)
+    assert lenient.verify_request(pairs(pki.bob)) is not None
+    del lenient
+    gc.collect()
+    strict = verifier(pki, cache=cache, rules=Rules(common_names=["alice"]))
+    assert refused(strict, pairs(pki.bob)) is Reason.RULE_DENIED
