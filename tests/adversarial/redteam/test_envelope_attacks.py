@@ -133,3 +133,34 @@ def test_envelope_without_request_facts(pki: RedPKI) -> None:
     with pytest.raises(VerificationError) as info:
         _verifier(pki, binding=False).verify_request(edge + _sign(edge), "10.0.0.1")
     assert info.value.reason is Reason.SIGNATURE_COVERAGE
+
+
+def test_signed_secret_never_reaches_a_refusal_detail_or_log(
+    pki: RedPKI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The edge secret is part of the signature base (signed as an extra header): a failing
+    signature must not echo the base into the detail or the log line."""
+    import base64
+    import logging
+
+    from originverify import EdgeSecret
+    from originverify.source import AllOf
+
+    from .kit import SECRET, pairs
+
+    caplog.set_level(logging.DEBUG, logger="originverify")
+    envelope = SignedEnvelope({KEY_ID: ED_KEY.public_key()})
+    v = Verifier(
+        trust=pki.root.pem,
+        source=AllOf(EdgeSecret(secrets=[SECRET]), envelope),
+        cache=None,
+        watch_interval=None,
+    )
+    edge = pairs(pki.alice)
+    signature_input, signature = _sign(edge)
+    raw = bytearray(base64.b64decode(signature[1].split("=:", 1)[1].rstrip(":")))
+    raw[0] ^= 1
+    tampered = ("Signature", "originverify=:" + base64.b64encode(bytes(raw)).decode() + ":")
+    for lines, target in ((edge + [signature_input, tampered], TARGET), (edge + _sign(edge), "/x")):
+        assert _reason(v, lines, target) is Reason.SIGNATURE_INVALID
+    assert SECRET not in caplog.text
