@@ -35,6 +35,8 @@ REJECTED = b"client certificate rejected\n"
 REQUIRED = b"client certificate required\n"
 TEXT = "text/plain; charset=utf-8"
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def pki() -> RedPKI:

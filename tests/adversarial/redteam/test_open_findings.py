@@ -266,6 +266,7 @@ def test_finding_7_cache_hit_skips_a_predicate_that_now_denies(pki: RedPKI) -> N
     reason="finding 4: the same double decision through Django's @client_cert_required under "
     "report-only, over real HTTP (django_originverify/access.py _decide)",
 )
+@pytest.mark.e2e
 def test_finding_4_django_report_only_decides_twice(pki: RedPKI, tmp_path: Path) -> None:
     from .kit import send, start_servers
 
