@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .chain import RevocationChecker
+from .config import parse_flag
 from .errors import ConfigurationError
 from .signatures import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .source import (
@@ -116,24 +117,16 @@ def build_source(settings: Mapping[str, Any]) -> SourceProof | None:
         if envelope is not None:
             proofs.append(envelope)
     if proofs:
-        if settings.get("insecure_no_source_proof"):
+        if _flag(settings.get("insecure_no_source_proof"), "insecure_no_source_proof"):
             raise ConfigurationError("insecure_no_source_proof set together with a source proof")
         return proofs[0] if len(proofs) == 1 else AllOf(*proofs)
-    if settings.get("insecure_no_source_proof"):
+    if _flag(settings.get("insecure_no_source_proof"), "insecure_no_source_proof"):
         return InsecureNoSourceProof()
     return None
 
 
 def _flag(value: Any, key: str) -> bool:
-    """Booleans from settings files and environments: ``"false"`` must not mean True."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigurationError(f"setting {key!r} must be a boolean, not {value!r}")
+    return parse_flag(value, key)
 
 
 def _revocation(settings: Mapping[str, Any]) -> RevocationChecker | None:

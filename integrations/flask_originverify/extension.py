@@ -37,6 +37,7 @@ from originverify import (
     build_verifier,
 )
 from originverify.adapters import request_from_environ
+from originverify.config import parse_flag
 from originverify.wsgi import environ_keys, refuse_unsafe_gunicorn, strip_protected
 
 from .errors import http_error
@@ -132,15 +133,7 @@ def _principal(value: Any) -> Principal | None:
 
 
 def _flag(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
-        return False
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise ConfigurationError(f"{PREFIX}{key.upper()} must be a boolean, not {value!r}")
+    return parse_flag(value, f"{PREFIX}{key.upper()}")
 
 
 class OriginVerify:

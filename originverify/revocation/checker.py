@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 
+from ..config import parse_flag
 from ..errors import ConfigurationError, Reason, VerificationError
 from .certinfo import fetchable_uris
 from .crl import CRLError, load_crls, parse_crl
@@ -160,8 +161,10 @@ class Revocation:
             crls=[files] if isinstance(files, str | Path) else files,
             crl_urls=[urls] if isinstance(urls, str) else urls,
             crl_signers=settings.get("crl_signers") or (),
-            distribution_points=bool(settings.get("crl_distribution_points", False)),
-            ocsp=bool(settings.get("ocsp", False)),
+            distribution_points=parse_flag(
+                settings.get("crl_distribution_points", False), "crl_distribution_points"
+            ),
+            ocsp=parse_flag(settings.get("ocsp", False), "ocsp"),
             mode=mode,
             scope=settings.get("revocation_scope", "leaf"),
             ocsp_timeout=float(settings.get("ocsp_timeout", 2.0)),

@@ -338,13 +338,6 @@ def test_finding_9_cache_handed_over_with_the_old_verdicts(pki: RedPKI) -> None:
 # -- finding 10 ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 10: insecure_no_source_proof is read by truthiness, not _flag: the string "
-    "'false' (every environment variable is a string: ORIGINVERIFY_INSECURE_NO_SOURCE_PROOF="
-    "false) turns the source proof OFF and any client can paste a stolen certificate "
-    "(settings.py build_source, lines 118-122; crl_distribution_points/ocsp use bool() too)",
-)
 @pytest.mark.parametrize("value", ["false", "0", "no", "off"])
 def test_finding_10_insecure_opt_out_spelled_false_disables_the_source_proof(
     pki: RedPKI, tmp_path: Path, value: str
