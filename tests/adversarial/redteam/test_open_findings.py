@@ -287,13 +287,6 @@ def test_finding_4_django_report_only_decides_twice(pki: RedPKI, tmp_path: Path)
 # -- finding 8 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 8: from_mapping dedupes multi-value mappings on the lower-cased key, so a "
-    "case-sensitive multidict (multidict.MultiDict, Werkzeug MultiDict) with 'client-cert' and "
-    "'Client-Cert' keeps only the first spelling's lines: the duplicate is hidden and the "
-    "client's line wins (headers.py from_mapping, 'if name.lower() in seen: continue')",
-)
 @pytest.mark.parametrize("kind", ["multidict", "werkzeug"])
 def test_finding_8_case_sensitive_multidict_hides_a_duplicate(pki: RedPKI, kind: str) -> None:
     from multidict import MultiDict
