@@ -146,6 +146,11 @@ class Rules:
             raise VerificationError(
                 Reason.RULE_DENIED, f"fingerprint {identity.fingerprint_sha256} is not pinned"
             )
+        self.check_predicate(identity)
+
+    def check_predicate(self, identity: ClientIdentity) -> None:
+        """The ``predicate`` alone: the only rule whose answer may change for the same
+        certificate (a deny-list), so it also runs on every cache hit."""
         if self.predicate is not None and not self.predicate(identity):
             raise VerificationError(Reason.RULE_DENIED, "custom rule refused the client")
 

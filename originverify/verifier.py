@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -91,6 +92,7 @@ class Verifier:
         self.engine = build_engine(c.engine, c.trust, c.policy) if c.trust is not None else None
         if self.cache is not None:
             self.cache.bind(self)
+        self._cache_salt = os.urandom(16)  # keys of this verifier only, whatever the cache
         self.interned = CertificateInterner()
         self._cert_headers = tuple(h.lower() for h in self.format.header_names)
         self.source.bind(self._cert_headers)
@@ -365,6 +367,8 @@ class Verifier:
             # adapters, off the event loop: a revocation check may wait on the network).
             self.cache.discard(state.key)
             return
+        state.stage = "rules"
+        self.rules.check_predicate(identity)  # patterns are fixed; a predicate may change
         state.identity, state.via, state.done = identity, "cache", True
         state.trace.step("cache", str, "hit: identical headers verified before")
 
@@ -377,7 +381,8 @@ class Verifier:
             for value in values:
                 parts.append(str(len(value)))
                 parts.append(value)
-        digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass"))
+        digest = hashlib.sha256(self._cache_salt)
+        digest.update("\x00".join(parts).encode("utf-8", "surrogatepass"))
         if self.trust is not None:
             digest.update(self.trust.snapshot.digest)
         return digest.digest()

@@ -244,12 +244,6 @@ def test_finding_6_half_written_secret_file(pki: RedPKI, tmp_path: Path) -> None
 # -- finding 7 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 7: a cache hit skips the verifier's own rules (the 'cached' stage ends the "
-    "path before 'rules'), so a predicate rule that now says no (a deny-list) keeps "
-    "accepting the client for up to cache_max_age (300 s) (verifier.py _cached)",
-)
 def test_finding_7_cache_hit_skips_a_predicate_that_now_denies(pki: RedPKI) -> None:
     from originverify import ResultCache
 
@@ -307,13 +301,6 @@ def test_finding_8_case_sensitive_multidict_hides_a_duplicate(pki: RedPKI, kind:
 # -- finding 9 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 9: ResultCache.bind lets a new Verifier take over a cache once the old "
-    "owner is garbage-collected, entries included: verdicts made under the old verifier's "
-    "rules (policy, engine, revocation, format) are served to the new one "
-    "(cache.py ResultCache.bind; keys hold only header values and the anchors' digest)",
-)
 def test_finding_9_cache_handed_over_with_the_old_verdicts(pki: RedPKI) -> None:
     import gc
 
