@@ -20,7 +20,24 @@ log = logging.getLogger("originverify")
 
 __all__ = ["clean", "log", "log_outcome"]
 
-_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), 0x7F)} | {0x5C: "\\\\"}
+#: C0 and C1 controls, DEL, Unicode line and paragraph separators, and the bidirectional
+#: and zero-width format characters: anything that could start a forged log line or make
+#: one read differently from what it holds. Backslash too, so escapes stay unambiguous.
+_UNSAFE = (
+    *range(0x20),
+    *range(0x7F, 0xA0),
+    0x200B,
+    0x200C,
+    0x200D,
+    0x200E,
+    0x200F,
+    0x2028,
+    0x2029,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+    0xFEFF,
+)
+_ESCAPES = {i: (f"\\x{i:02x}" if i < 0x100 else f"\\u{i:04x}") for i in _UNSAFE} | {0x5C: "\\\\"}
 
 
 def clean(text: object, limit: int = 300) -> str:

@@ -3,8 +3,8 @@
 Every worker of every host polls the files it was configured with (trust anchors, extra
 intermediates, edge secret files, and anything else that registers a ``Reloadable``) on a
 background daemon thread: one ``os.stat`` per file per interval, never on the request path.
-A change (mtime, inode or size) triggers the owner's ``reload()``, which parses the new
-files completely and swaps them in with one assignment, so a request sees the old
+A change (mtime, inode or size) that then holds still for one more poll (a file still being
+written keeps changing) triggers the owner's ``reload()``, which parses the new files completely and swaps them in with one assignment, so a request sees the old
 generation or the new one, never a mix. A broken or half-written file raises
 ``ConfigurationError`` in ``reload()``: the previous generation stays in force and the
 reason is logged once (again only when the error changes). Works under gunicorn's
@@ -56,7 +56,7 @@ def _signature(paths: Iterable[Path]) -> Signature:
 
 
 class _Entry:
-    __slots__ = ("last_error", "name", "on_reload", "paths", "signature", "target")
+    __slots__ = ("last_error", "name", "on_reload", "paths", "pending", "signature", "target")
 
     def __init__(self, name: str, target: Reloadable, on_reload: Callable[[], None] | None) -> None:
         self.name = name
@@ -64,6 +64,7 @@ class _Entry:
         self.on_reload = on_reload
         self.paths = target.watched_paths()
         self.signature = _signature(self.paths)
+        self.pending: Signature | None = None
         self.last_error = ""
 
 
@@ -111,7 +112,11 @@ class Watcher:
             entries = list(self._entries)
         for entry in entries:
             signature = _signature(entry.paths)
-            if signature != entry.signature:
+            if signature == entry.signature:
+                entry.pending = None
+            elif signature != entry.pending:
+                entry.pending = signature  # changed: reload once it holds still for a poll
+            else:
                 self._reload(entry, signature)
 
     def _loop(self) -> None:

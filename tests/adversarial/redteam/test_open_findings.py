@@ -196,20 +196,10 @@ def _controls(text: str) -> list[str]:
     return [c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 5: logs.clean escapes C0 and DEL only; C1 controls (U+0080-U+009F, e.g. "
-    "NEL U+0085, CSI U+009B) and U+2028/U+2029 reach log lines (logs.py:27)",
-)
 def test_finding_5_clean_leaves_c1_and_line_separators() -> None:
     assert _controls(clean("a\x85b\x9b[2Jc\u2028d\u2029e")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 5: a certificate subject with U+2028 / NEL splits the DEBUG accept line "
-    "into a forged second line (logs.py:56 via clean)",
-)
 def test_finding_5_subject_splits_the_accept_line(
     pki: RedPKI, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -223,13 +213,6 @@ def test_finding_5_subject_splits_the_accept_line(
 # -- finding 6 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 6: the watcher swaps in a half-written edge-secret file: a prefix of the "
-    "new secret (>= 16 characters) replaces the old secret on the first poll, so both the old "
-    "and the new secret are refused until the write completes (watch.py:_reload, "
-    "source.py EdgeSecret.reload); docs promise half-written files are detected",
-)
 def test_finding_6_half_written_secret_file(pki: RedPKI, tmp_path: Path) -> None:
     path = tmp_path / "secret"
     path.write_text(SECRET + "\n")
