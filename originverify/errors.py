@@ -24,6 +24,9 @@ class Reason(StrEnum):
     SIGNATURE_UNKNOWN_KEY = "signature_unknown_key"
     SIGNATURE_ALGORITHM = "signature_algorithm"
     SIGNATURE_COVERAGE = "signature_coverage"
+    # The shared nonce store (Redis, Django cache) could not be asked: nothing is known
+    # against the request, the origin cannot decide now, so 503 (retry later), not 403.
+    REPLAY_STORE_UNAVAILABLE = "replay_store_unavailable"
     # -- header hygiene and decoding -------------------------------------------------------
     DUPLICATE_HEADER = "duplicate_header"
     AMBIGUOUS_HEADER_NAME = "ambiguous_header_name"
@@ -65,7 +68,11 @@ _BAD_REQUEST = {
     Reason.CHAIN_WITHOUT_LEAF,
     Reason.CHAIN_TOO_LONG,
 }
-_STATUS: dict[Reason, int] = {r: 400 for r in _BAD_REQUEST} | {Reason.MISSING_CERTIFICATE: 401}
+_STATUS: dict[Reason, int] = (
+    {r: 400 for r in _BAD_REQUEST}
+    | {Reason.MISSING_CERTIFICATE: 401}
+    | {Reason.REPLAY_STORE_UNAVAILABLE: 503}
+)
 
 
 class OriginVerifyError(Exception):
@@ -110,6 +117,7 @@ _PUBLIC: dict[Reason, str] = {
     Reason.EDGE_SECRET_MISSING: "request did not come through the trusted edge",
     Reason.EDGE_SECRET_MISMATCH: "request did not come through the trusted edge",
     Reason.PROXY_NOT_TRUSTED: "request did not come through the trusted edge",
+    Reason.REPLAY_STORE_UNAVAILABLE: "service temporarily unavailable",
 }
 for _r in Reason:
     if _r.value.startswith("signature_"):
