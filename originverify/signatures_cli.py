@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .errors import ConfigurationError
-from .signatures import ED25519, HMAC_SHA256, default_key_id, keygen
+from .envelope import ED25519, HMAC_SHA256, default_key_id, keygen
 
 
 def configure_keygen_parser(parser: argparse.ArgumentParser) -> None:
