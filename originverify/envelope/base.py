@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from .sfv import Params, serialize_params, serialize_string
 
@@ -113,6 +113,33 @@ def signature_params(ids: Iterable[str], params: Params) -> str:
     return "(" + " ".join(ids) + ")" + serialize_params(params)
 
 
+def request_base(
+    method: str,
+    authority: str,
+    target: str,
+    get_all: Callable[[str], Sequence[str]],
+    components: Sequence[tuple[str, bool]],
+    params: Params,
+) -> tuple[bytes, str]:
+    """The signature base of a request and its ``@signature-params`` value.
+
+    ``components`` are ``(name, bs)`` in signature order: the derived components above and
+    header names (lower-case) whose lines ``get_all`` returns. Raises ``ValueError``.
+    """
+    derived = derived_values(method, authority, target)
+    lines = []
+    for name, bs in components:
+        if name in derived:
+            lines.append((f'"{name}"', derived[name]))
+            continue
+        values = get_all(name)
+        if name.startswith("@") or not values:
+            raise ValueError(f"component {name[:40]!r} is not derived here nor a present header")
+        lines.append((component_id(name, bs), field_value(values, bs)))
+    params_value = signature_params([ident for ident, _ in lines], params)
+    return signature_base(lines, params_value), params_value
+
+
 def signature_base(lines: Iterable[tuple[str, str]], params_value: str) -> bytes:
     """The bytes that are signed: ``"id": value`` per component, then the parameters."""
     body = "".join(f"{ident}: {value}\n" for ident, value in lines)
@@ -124,6 +151,7 @@ __all__ = [
     "component_id",
     "derived_values",
     "field_value",
+    "request_base",
     "request_url",
     "serialize_string",
     "signature_base",

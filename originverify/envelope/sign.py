@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError, OriginVerifyError
-from .base import VISIBLE, component_id, derived_values, field_value, signature_base
-from .base import signature_params, text
+from .base import VISIBLE, request_base, text
 from .constants import LABEL, REQUIRED_COMPONENTS, SIGNATURE_HEADERS, TAG
 from .keys import HmacSecret, SigningKeyInput, algorithm_of, check_key_id, load_signing_key
 from .keys import read_text as _read
@@ -101,14 +100,19 @@ class EnvelopeSigner:
             "nonce": secrets.token_urlsafe(16),
             "tag": TAG,
         }
+        components = [(name, False) for name in REQUIRED_COMPONENTS]
+        components += [
+            (name, not all(VISIBLE.fullmatch(v) for v in values)) for name, values in grouped.items()
+        ]
         try:
-            derived = derived_values(text(method), text(authority), text(path_and_query))
-            lines = [(f'"{name}"', derived[name]) for name in REQUIRED_COMPONENTS]
-            for name, values in grouped.items():
-                bs = not all(VISIBLE.fullmatch(v) for v in values)
-                lines.append((component_id(name, bs), field_value(values, bs)))
-            params_value = signature_params([ident for ident, _ in lines], params)
-            base = signature_base(lines, params_value)
+            base, params_value = request_base(
+                text(method),
+                text(authority),
+                text(path_and_query),
+                grouped.__getitem__,
+                components,
+                params,
+            )
         except (ValueError, UnicodeEncodeError) as exc:
             raise SigningError(f"cannot sign request: {exc}") from None
         signature = base64.b64encode(self._sign(base)).decode()

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..errors import ConfigurationError, Reason, VerificationError
 from ..source import RequestContext, SourceProof
-from .base import component_id, derived_values, field_value, signature_base, signature_params
+from .base import request_base
 from .constants import (
     DEFAULT_EXTRA_HEADERS,
     LABEL,
@@ -187,8 +187,8 @@ class SignedEnvelope(SourceProof):
         key_id, key = self._policy(parsed)
         now = time.time()
         until = self._check_time(params, now)
-        fields = self._check_coverage(parsed.components, request)
-        base = self._base(request, parsed, fields, signature_input)
+        self._check_coverage(parsed.components, request)
+        base = self._base(request, parsed)
         if not key.verify(parsed.signature, base):
             raise VerificationError(
                 Reason.SIGNATURE_INVALID, f"signature by {key_id!r} does not verify"
@@ -269,22 +269,19 @@ class SignedEnvelope(SourceProof):
             raise VerificationError(Reason.SIGNATURE_INVALID, f"signature tag is not {TAG!r}")
         return key_id, key
 
-    def _base(
-        self, request: RequestContext, parsed: _Parsed, fields: list[str], signature_input: str
-    ) -> bytes:
+    def _base(self, request: RequestContext, parsed: _Parsed) -> bytes:
         """The RFC 9421 signature base of this request, in the signature's component order."""
         assert request.method and request.authority and request.target
-        headers = request.headers
         try:
-            derived = derived_values(request.method, request.authority, request.target)
-            lines = [
-                (f'"{name}"', derived[name])
-                if name in _DERIVED
-                else (component_id(name, bs), field_value(headers.get_all(name), bs))
-                for name, bs in parsed.components
-            ]
-            ids = [f'"{name}"' if name in _DERIVED else component_id(name, bs) for name, bs in parsed.components]
-            return signature_base(lines, signature_params(ids, parsed.params))
+            base, _ = request_base(
+                request.method,
+                request.authority,
+                request.target,
+                request.headers.get_all,
+                parsed.components,
+                parsed.params,
+            )
+            return base
         except (ValueError, UnicodeEncodeError) as exc:
             raise VerificationError(
                 Reason.SIGNATURE_INVALID, f"cannot build the signature base: {exc}"[:300]
