@@ -19,6 +19,7 @@ _AUTHORITY = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})
 # Bytes outside RFC 3986 pchar / query, and any '%' not starting a valid escape.
 _UNSAFE_PATH = re.compile(rb"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9._~!$&'()*+,;=:@/%-]")
 _UNSAFE_QUERY = re.compile(rb"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9._~!$&'()*+,;=:@/?%-]")
+_SAFE_TARGET = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?")
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Z-]+")
 # What a field value may hold outside ``;bs``: visible ASCII, space, tab.
 VISIBLE = re.compile(r"[\t\x20-\x7e]*")
@@ -44,6 +45,9 @@ def _escape(raw: bytes, unsafe: re.Pattern[bytes]) -> str:
 
 
 def _split_target(target: str) -> tuple[str, str | None]:
+    if _SAFE_TARGET.fullmatch(target):  # nothing to escape: the common case, no copies
+        path, sep, query = target.partition("?")
+        return path, (query if sep else None)
     if not target.startswith("/"):
         raise ValueError(f"request target {target[:80]!r} is not in origin form (/path?query)")
     try:
@@ -97,10 +101,15 @@ def field_value(values: Sequence[str], bs: bool) -> str:
             ":" + base64.b64encode(v.strip(" \t").encode("latin-1")).decode() + ":"
             for v in values
         )
-    joined = ", ".join(v.strip(" \t") for v in values)
-    if not VISIBLE.fullmatch(joined):
+    joined = values[0].strip(" \t") if len(values) == 1 else ", ".join(v.strip(" \t") for v in values)
+    if not visible(joined):
         raise ValueError("a covered header is not visible ASCII and not covered with ;bs")
     return joined
+
+
+def visible(value: str) -> bool:
+    """Visible ASCII, spaces and tabs only: what a field value may hold outside ``;bs``."""
+    return value.isascii() and (value.isprintable() or value.replace("\t", " ").isprintable())
 
 
 def component_id(name: str, bs: bool) -> str:
@@ -120,11 +129,14 @@ def request_base(
     get_all: Callable[[str], Sequence[str]],
     components: Sequence[tuple[str, bool]],
     params: Params,
+    params_value: str | None = None,
 ) -> tuple[bytes, str]:
     """The signature base of a request and its ``@signature-params`` value.
 
     ``components`` are ``(name, bs)`` in signature order: the derived components above and
-    header names (lower-case) whose lines ``get_all`` returns. Raises ``ValueError``.
+    header names (lower-case) whose lines ``get_all`` returns. ``params_value``, when given,
+    is the canonical serialization of ``components`` and ``params`` (as received on the fast
+    path), else it is serialized here. Raises ``ValueError``.
     """
     derived = derived_values(method, authority, target)
     lines = []
@@ -136,14 +148,18 @@ def request_base(
         if name.startswith("@") or not values:
             raise ValueError(f"component {name[:40]!r} is not derived here nor a present header")
         lines.append((component_id(name, bs), field_value(values, bs)))
-    params_value = signature_params([ident for ident, _ in lines], params)
+    if params_value is None:
+        params_value = signature_params([ident for ident, _ in lines], params)
     return signature_base(lines, params_value), params_value
 
 
 def signature_base(lines: Iterable[tuple[str, str]], params_value: str) -> bytes:
     """The bytes that are signed: ``"id": value`` per component, then the parameters."""
-    body = "".join(f"{ident}: {value}\n" for ident, value in lines)
-    return f'{body}"@signature-params": {params_value}'.encode("ascii")
+    parts = []
+    for ident, value in lines:
+        parts += (ident, ": ", value, "\n")
+    parts += ('"@signature-params": ', params_value)
+    return "".join(parts).encode("ascii")
 
 
 __all__ = [
@@ -156,5 +172,6 @@ __all__ = [
     "serialize_string",
     "signature_base",
     "signature_params",
+    "visible",
     "text",
 ]

@@ -173,3 +173,49 @@ def serialize_params(params: Params) -> str:
         else:
             raise StructuredFieldError(f"cannot serialize parameter {key!r}")
     return "".join(out)
+
+
+# -- the fast path: the canonical shape signers write ------------------------------------------
+
+_FAST_NAME = r'"[!#-\[\]-~]*"(?:;bs)?'
+_FAST_VALUE = r'(?:0|-?[1-9][0-9]{0,14}|"[ !#-\[\]-~]*")'
+_FAST_PARAM = rf"[a-z*][a-z0-9_.*-]*={_FAST_VALUE}"
+#: ``label=("c1" "c2";bs ...);k=1;k="v"...``: one member, canonical serialization (single
+#: spaces, no escapes, no leading zeros, ``;bs`` only as a component parameter).
+FAST_INPUT = re.compile(
+    rf"([a-z*][a-z0-9_.*-]*)=(\((?:{_FAST_NAME}(?: {_FAST_NAME})*)?\)((?:;{_FAST_PARAM})*))"
+)
+_FAST_PARAMS = re.compile(r';([a-z*][a-z0-9_.*-]*)=(?:(0|-?[1-9][0-9]{0,14})|"([ !#-\[\]-~]*)")')
+#: ``label=:base64:`` with canonical padding.
+FAST_SIGNATURE = re.compile(
+    r"([a-z*][a-z0-9_.*-]*)=:((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?):"
+)
+
+
+def fast_input(text: str) -> tuple[str, list[tuple[str, bool]], Params, str] | None:
+    """``(label, components, params, serialized inner list)`` when ``text`` is one member in
+    canonical form, else None (then ``parse_dictionary`` decides). The serialized inner list
+    is exactly what ``@signature-params`` must hold, so it is reused as is."""
+    match = FAST_INPUT.fullmatch(text)
+    if match is None:
+        return None
+    label, serialized, params_text = match.groups()
+    inner = serialized[1 : len(serialized) - len(params_text) - 1]
+    components = [
+        (item[1:-4], True) if item.endswith(";bs") else (item[1:-1], False)
+        for item in (inner.split(" ") if inner else ())
+    ]
+    params: Params = {}
+    for key, number, string in _FAST_PARAMS.findall(params_text):
+        if key in params:
+            return None
+        params[key] = int(number) if number else string
+    return label, components, params, serialized
+
+
+def fast_signature(text: str) -> tuple[str, bytes] | None:
+    """``(label, signature bytes)`` for one canonical ``label=:base64:`` member, else None."""
+    match = FAST_SIGNATURE.fullmatch(text)
+    if match is None:
+        return None
+    return match.group(1), base64.b64decode(match.group(2))

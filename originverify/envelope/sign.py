@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError, OriginVerifyError
-from .base import VISIBLE, request_base, text
+from .base import VISIBLE, request_base, text, visible
 from .constants import LABEL, REQUIRED_COMPONENTS, SIGNATURE_HEADERS, TAG
 from .keys import HmacSecret, SigningKeyInput, algorithm_of, check_key_id, load_signing_key
 from .keys import read_text as _read
@@ -102,7 +102,7 @@ class EnvelopeSigner:
         }
         components = [(name, False) for name in REQUIRED_COMPONENTS]
         components += [
-            (name, not all(VISIBLE.fullmatch(v) for v in values)) for name, values in grouped.items()
+            (name, not all(visible(v) for v in values)) for name, values in grouped.items()
         ]
         try:
             base, params_value = request_base(

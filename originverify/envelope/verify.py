@@ -7,7 +7,6 @@ with one Ed25519 verify or one HMAC, then the replay store. Every failure has it
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -39,7 +38,7 @@ from .constants import (
 from .keys import HmacSecret, VerificationKeyInput, algorithm_of, check_key_id, load_verification_key
 from .keys import read_text as _read
 from .replay import MemoryReplayStore, ReplayStore, ReplayStoreUnavailable
-from .sfv import Params, StructuredFieldError, parse_dictionary
+from .sfv import Params, StructuredFieldError, fast_input, fast_signature, parse_dictionary
 
 log = logging.getLogger("originverify")
 
@@ -58,8 +57,7 @@ def _key_checker(key: Ed25519PublicKey | HmacSecret) -> Callable[[bytes, bytes],
         secret = key.secret
 
         def check_hmac(signature: bytes, base: bytes) -> bool:
-            expected = hmac.new(secret, base, hashlib.sha256).digest()
-            return hmac.compare_digest(expected, signature)
+            return hmac.compare_digest(hmac.digest(secret, base, "sha256"), signature)
 
         return check_hmac
 
@@ -84,6 +82,8 @@ class _Parsed:
     components: list[tuple[str, bool]]
     params: Params
     signature: bytes
+    #: The inner list as received when it is already canonical (the fast path), else None.
+    params_value: str | None = None
 
 
 class SignedEnvelope(SourceProof):
@@ -280,6 +280,7 @@ class SignedEnvelope(SourceProof):
                 request.headers.get_all,
                 parsed.components,
                 parsed.params,
+                parsed.params_value,
             )
             return base
         except (ValueError, UnicodeEncodeError) as exc:
@@ -348,56 +349,62 @@ class SignedEnvelope(SourceProof):
             until = min(until, expires)
         return until + skew
 
-    def _check_coverage(
-        self, components: list[tuple[str, bool]], request: RequestContext
-    ) -> list[str]:
-        """The request line, every certificate header present, nothing the edge does not set;
-        returns the covered header names."""
-        headers = request.headers
-        derived = [c for c, _ in components if c.startswith("@")]
-        for required in REQUIRED_COMPONENTS:
-            if required not in derived:
-                raise VerificationError(Reason.SIGNATURE_COVERAGE, f"{required} is not covered")
-        unexpected = set(derived) - _DERIVED
-        if unexpected:
+    def _check_coverage(self, components: list[tuple[str, bool]], request: RequestContext) -> None:
+        """The request line, every certificate header present, nothing the edge does not set."""
+        get_all = request.headers.get_all
+        derived = {c for c, _ in components if c[:1] == "@"}
+        if derived != _DERIVED:
+            _refuse_derived(derived)
+        fields = [c for c, _ in components if c[:1] != "@"]
+        if not self._allowed.issuperset(fields):
+            name = next(f for f in fields if f not in self._allowed)
             raise VerificationError(
                 Reason.SIGNATURE_COVERAGE,
-                f"covers {', '.join(sorted(unexpected))[:80]}; the envelope covers "
-                f"{', '.join(REQUIRED_COMPONENTS)} only",
+                f"covers {name[:40]!r}, a header the edge does not set "
+                "(add it to extra_headers if the edge does)",
             )
-        fields = [c for c, _ in components if not c.startswith("@")]
         for name in fields:
-            if name not in self._allowed:
+            count = len(get_all(name))
+            if count != 1:
                 raise VerificationError(
-                    Reason.SIGNATURE_COVERAGE,
-                    f"covers {name[:40]!r}, a header the edge does not set "
-                    "(add it to extra_headers if the edge does)",
-                )
-            count = len(headers.get_all(name))
-            if count == 0:
-                raise VerificationError(
-                    Reason.SIGNATURE_COVERAGE, f"covered header {name!r} is absent"
-                )
-            if count > 1:
-                raise VerificationError(
-                    Reason.DUPLICATE_HEADER, f"covered header {name!r} appears twice"
+                    Reason.SIGNATURE_COVERAGE if count == 0 else Reason.DUPLICATE_HEADER,
+                    f"covered header {name!r} is "
+                    + ("absent" if count == 0 else "repeated (appears twice)"),
                 )
         assert self._certificate_headers is not None
         for name in self._certificate_headers:
-            if name not in fields and headers.get_all(name):
+            if name not in fields and get_all(name):
                 raise VerificationError(
                     Reason.SIGNATURE_COVERAGE,
                     f"certificate header {name!r} is present but not covered by the signature",
                 )
-        return fields
+
+
+def _refuse_derived(derived: set[str]) -> None:
+    for required in REQUIRED_COMPONENTS:
+        if required not in derived:
+            raise VerificationError(Reason.SIGNATURE_COVERAGE, f"{required} is not covered")
+    raise VerificationError(
+        Reason.SIGNATURE_COVERAGE,
+        f"covers {', '.join(sorted(derived - _DERIVED))[:80]}; the envelope covers "
+        f"{', '.join(REQUIRED_COMPONENTS)} only",
+    )
 
 
 def _parse(signature_input: str, signature: str) -> _Parsed:
-    """Both dictionaries, reduced to our one label; shape errors are ``signature_invalid``."""
+    """Both dictionaries, reduced to our one label; shape errors are ``signature_invalid``.
+
+    A canonical single-member pair (what signers write) takes one regular expression each;
+    anything else goes through the full structured-field parser."""
+    fast = fast_input(signature_input)
+    value = fast_signature(signature)
+    if fast is not None and value is not None and fast[0] == LABEL and value[0] == LABEL:
+        _, components, params, serialized = fast
+        return _Parsed(_components(components), _params(params), value[1], serialized)
     parsed: list[dict[str, tuple[object, Params]]] = []
-    for name, value in (("Signature-Input", signature_input), ("Signature", signature)):
+    for name, text in (("Signature-Input", signature_input), ("Signature", signature)):
         try:
-            parsed.append(parse_dictionary(value))
+            parsed.append(parse_dictionary(text))
         except StructuredFieldError as exc:
             raise VerificationError(
                 Reason.SIGNATURE_INVALID, f"malformed {name}: {exc}"[:200]
@@ -417,20 +424,34 @@ def _parse(signature_input: str, signature: str) -> _Parsed:
         raise VerificationError(
             Reason.SIGNATURE_INVALID, "Signature-Input or Signature has the wrong shape"
         )
-    return _Parsed(_components(items), _params(params), raw)
+    return _Parsed(_components(_component_items(items)), _params(params), raw)
 
 
-def _components(items: list[tuple[object, Params]]) -> list[tuple[str, bool]]:
+def _component_items(items: list[tuple[object, Params]]) -> list[tuple[str, bool]]:
+    """``(name, bs)`` of parsed inner-list items: strings, whole or ``;bs`` only."""
     if len(items) > MAX_COMPONENTS:
         raise VerificationError(Reason.SIGNATURE_INVALID, f"more than {MAX_COMPONENTS} components")
-    components: list[tuple[str, bool]] = []
-    seen: set[str] = set()
+    out: list[tuple[str, bool]] = []
     for name, component_params in items:
         if type(name) is not str:
             raise VerificationError(Reason.SIGNATURE_INVALID, "a covered component is not a string")
         # Whole components only; ``bs`` (each field line as a byte sequence) is how the
         # signer covers values that are not visible ASCII, and still covers every byte.
-        if component_params and (name.startswith("@") or component_params != {"bs": True}):
+        if component_params and component_params != {"bs": True}:
+            raise VerificationError(
+                Reason.SIGNATURE_COVERAGE,
+                f"component {name[:40]!r} has parameters; only whole components count",
+            )
+        out.append((name, bool(component_params)))
+    return out
+
+
+def _components(components: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    if len(components) > MAX_COMPONENTS:
+        raise VerificationError(Reason.SIGNATURE_INVALID, f"more than {MAX_COMPONENTS} components")
+    seen: set[str] = set()
+    for name, bs in components:
+        if bs and name.startswith("@"):
             raise VerificationError(
                 Reason.SIGNATURE_COVERAGE,
                 f"component {name[:40]!r} has parameters; only whole components count",
@@ -438,7 +459,6 @@ def _components(items: list[tuple[object, Params]]) -> list[tuple[str, bool]]:
         if name in seen:
             raise VerificationError(Reason.SIGNATURE_INVALID, f"{name[:40]!r} covered twice")
         seen.add(name)
-        components.append((name, bool(component_params)))
     return components
 
 

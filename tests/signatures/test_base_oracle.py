@@ -166,7 +166,7 @@ def _oracle_base(
     port=_ports,
     target=_targets,
     pairs=st.lists(st.tuples(_names, _values), max_size=6),
-    created=st.integers(0, 2**40),
+    created=st.integers(0, 253_402_000_000),
     nonce=_nonces,
     key_id=_key_ids,
 )
