@@ -17,6 +17,7 @@ add ids, hints, and the warnings that do not stop a server.
 ``originverify.E009``   ``LOGIN_USERS`` but no ``ClientCertBackend`` in the backends
 ``originverify.E010``   a Django option is invalid (``FAILURE_VIEW``, ``USER_MAPPING``, ...)
 ``originverify.E011``   ``CREATE_UNKNOWN_USERS`` with a ``USER_FIELD`` across a relation
+``originverify.E012``   signed-envelope replay store on a LocMem/Dummy cache (see replay.py)
 ``originverify.W001``   source proof switched off (``DEBUG = True``)
 ``originverify.W002``   ``report_only`` mode while ``DEBUG = False``: nothing is enforced
 ``originverify.W003``   a trust anchor has expired
@@ -39,6 +40,7 @@ from originverify import ConfigurationError, build_verifier, load_certificates
 from originverify.settings import normalize
 
 from . import conf
+from .replay import check_replay_cache
 
 DOCS = "see docs/django.md"
 MIDDLEWARE = "django_originverify.middleware.ClientCertMiddleware"
@@ -102,6 +104,7 @@ def _check_core(core: Mapping[str, Any]) -> list[checks.CheckMessage]:
             )
     else:
         messages += _check_anchors(anchors)
+    messages += check_replay_cache(s, getattr(settings, "CACHES", {}))
     source = s.get("source")
     if source is not None:
         insecure = bool(getattr(source, "insecure", False))
