@@ -25,7 +25,7 @@ def create_app() -> Any:
         {
             "anchors": os.environ["OV_TEST_ANCHORS"],
             "edge_secrets_env": "OV_TEST_SECRET",
-            "signature_key_env": {"edge-1": "OV_TEST_SIGNATURE_KEY"},
+            "signature_key_env": {os.environ["OV_TEST_KEY_ID"]: "OV_TEST_SIGNATURE_KEY"},
             "signature_replay_store": "redis",
             "signature_replay_redis_url": os.environ["OV_TEST_REDIS_URL"],
             "signature_replay_fail_open": os.environ.get("OV_TEST_FAIL_OPEN", "false"),
