@@ -12,10 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from .cache import ResultCache
+from .envelope import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .errors import ConfigurationError
 from .formats import CertificateFormat, Limits
 from .rules import Rules
-from .envelope import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .source import (
     AllOf,
     EdgeSecret,

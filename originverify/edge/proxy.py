@@ -42,7 +42,7 @@ from originverify.edge.tls import HandshakeError, TLSProtocol
 from originverify.edge.upstream import UpstreamConnection, UpstreamError, UpstreamPool
 
 if TYPE_CHECKING:  # pragma: no cover
-    from originverify.signatures import EnvelopeSigner
+    from originverify.envelope import EnvelopeSigner
 
 log = logging.getLogger("originverify.edge")
 
@@ -357,7 +357,7 @@ class ClientConnection:
 
     def _signature(self, signer: EnvelopeSigner, request: Message, host: bytes) -> bytes:
         """``Signature-Input`` and ``Signature`` over the request line and the edge's headers."""
-        from originverify.signatures import SigningError
+        from originverify.envelope import SigningError
 
         try:
             pairs = signer.sign(request.method, host, request.target, self.edge.signed)

@@ -29,7 +29,7 @@ from originverify.edge.proxy import EdgeServer
 from originverify.edge.tls import build_context
 
 if TYPE_CHECKING:  # pragma: no cover
-    from originverify.signatures import EnvelopeSigner
+    from originverify.envelope import EnvelopeSigner
 
 log = logging.getLogger("originverify.edge")
 

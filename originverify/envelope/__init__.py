@@ -41,6 +41,7 @@ from .replay import (
     ReplayStore,
     ReplayStoreUnavailable,
 )
+from .redis_store import RedisReplayStore
 from .settings import SETTINGS_KEYS, from_settings, replay_store_from_settings
 from .sign import EnvelopeSigner, SigningError
 from .verify import SignedEnvelope
@@ -59,6 +60,7 @@ __all__ = [
     "GeneratedKey",
     "HmacSecret",
     "MemoryReplayStore",
+    "RedisReplayStore",
     "NonceCache",
     "ReplayStore",
     "ReplayStoreUnavailable",

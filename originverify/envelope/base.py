@@ -46,8 +46,8 @@ def _escape(raw: bytes, unsafe: re.Pattern[bytes]) -> str:
 
 def _split_target(target: str) -> tuple[str, str | None]:
     if _SAFE_TARGET.fullmatch(target):  # nothing to escape: the common case, no copies
-        path, sep, query = target.partition("?")
-        return path, (query if sep else None)
+        safe_path, mark, safe_query = target.partition("?")
+        return safe_path, (safe_query if mark else None)
     if not target.startswith("/"):
         raise ValueError(f"request target {target[:80]!r} is not in origin form (/path?query)")
     try:
@@ -98,10 +98,11 @@ def field_value(values: Sequence[str], bs: bool) -> str:
     """A header component's value: lines trimmed and joined, or each line as a byte sequence."""
     if bs:
         return ", ".join(
-            ":" + base64.b64encode(v.strip(" \t").encode("latin-1")).decode() + ":"
-            for v in values
+            ":" + base64.b64encode(v.strip(" \t").encode("latin-1")).decode() + ":" for v in values
         )
-    joined = values[0].strip(" \t") if len(values) == 1 else ", ".join(v.strip(" \t") for v in values)
+    joined = (
+        values[0].strip(" \t") if len(values) == 1 else ", ".join(v.strip(" \t") for v in values)
+    )
     if not visible(joined):
         raise ValueError("a covered header is not visible ASCII and not covered with ;bs")
     return joined
@@ -155,7 +156,7 @@ def request_base(
 
 def signature_base(lines: Iterable[tuple[str, str]], params_value: str) -> bytes:
     """The bytes that are signed: ``"id": value`` per component, then the parameters."""
-    parts = []
+    parts: list[str] = []
     for ident, value in lines:
         parts += (ident, ": ", value, "\n")
     parts += ('"@signature-params": ', params_value)
@@ -172,6 +173,6 @@ __all__ = [
     "serialize_string",
     "signature_base",
     "signature_params",
-    "visible",
     "text",
+    "visible",
 ]

@@ -11,7 +11,6 @@ from .keys import VerificationKeyInput, read_text
 from .replay import DEFAULT_PREFIX, ReplayStore
 from .verify import SignedEnvelope
 
-
 #: Settings keys ``from_settings`` reads (for ``originverify.settings.KEYS``).
 SETTINGS_KEYS: dict[str, str] = {
     "signature_keys": "signed envelope: mapping key id -> key (PEM, 'ed25519:..', "

@@ -35,7 +35,13 @@ from .constants import (
     SIGNATURE_HEADERS,
     TAG,
 )
-from .keys import HmacSecret, VerificationKeyInput, algorithm_of, check_key_id, load_verification_key
+from .keys import (
+    HmacSecret,
+    VerificationKeyInput,
+    algorithm_of,
+    check_key_id,
+    load_verification_key,
+)
 from .keys import read_text as _read
 from .replay import MemoryReplayStore, ReplayStore, ReplayStoreUnavailable
 from .sfv import Params, StructuredFieldError, fast_input, fast_signature, parse_dictionary
@@ -470,7 +476,9 @@ def _params(params: Params) -> Params:
             )
         wanted: type = int if param in ("created", "expires") else str
         if type(value) is not wanted:
-            raise VerificationError(Reason.SIGNATURE_INVALID, f"parameter {param} has the wrong type")
+            raise VerificationError(
+                Reason.SIGNATURE_INVALID, f"parameter {param} has the wrong type"
+            )
     nonce = params.get("nonce")
     if isinstance(nonce, str) and not 0 < len(nonce) <= MAX_NONCE:
         raise VerificationError(Reason.SIGNATURE_INVALID, f"nonce must be 1-{MAX_NONCE} characters")
