@@ -68,7 +68,9 @@ def _proof(key: Any, store: ReplayStore | None) -> SignedEnvelope:
     return proof
 
 
-def _cycling(proof: SignedEnvelope, signer: EnvelopeSigner, fresh: Callable[[int], None]) -> Callable[[], object]:
+def _cycling(
+    proof: SignedEnvelope, signer: EnvelopeSigner, fresh: Callable[[int], None]
+) -> Callable[[], object]:
     """``proof.check`` over a pool of distinct signed requests; ``fresh(cycle)`` gives the store
     a new namespace each time the pool wraps, so every call is an accepted, first-seen nonce."""
     requests = [_request(signer) for _ in range(POOL)]
@@ -136,9 +138,13 @@ def run(rounds: int, target_s: float) -> dict[str, Any]:
         if server:
             server.close()
     ratios = {
-        "ed25519_check / ed25519_raw": paired_ratio(samples["ed25519_check"], samples["ed25519_raw"]),
+        "ed25519_check / ed25519_raw": paired_ratio(
+            samples["ed25519_check"], samples["ed25519_raw"]
+        ),
         "hmac_check / chain_bare": paired_ratio(samples["hmac_check"], samples["chain_bare"]),
-        "memory_check / ed25519_check": paired_ratio(samples["memory_check"], samples["ed25519_check"]),
+        "memory_check / ed25519_check": paired_ratio(
+            samples["memory_check"], samples["ed25519_check"]
+        ),
     }
     if "redis_check" in samples:
         ratios["redis_check / memory_check"] = paired_ratio(

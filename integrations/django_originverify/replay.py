@@ -60,7 +60,7 @@ class DjangoCacheReplayStore(ReplayStore):
         key = store_key(self.prefix, key_id, nonce)
         try:
             return bool(self.cache.add(key, 1, timeout=ttl_seconds(until, now)))
-        except Exception as exc:  # noqa: BLE001 - every backend has its own error types
+        except Exception as exc:
             raise ReplayStoreUnavailable(f"{type(exc).__name__}: {exc}"[:200]) from None
 
 

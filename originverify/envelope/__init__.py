@@ -35,13 +35,13 @@ from .keys import (
     load_signing_key,
     load_verification_key,
 )
+from .redis_store import RedisReplayStore
 from .replay import (
     MemoryReplayStore,
     NonceCache,
     ReplayStore,
     ReplayStoreUnavailable,
 )
-from .redis_store import RedisReplayStore
 from .settings import SETTINGS_KEYS, from_settings, replay_store_from_settings
 from .sign import EnvelopeSigner, SigningError
 from .verify import SignedEnvelope
@@ -60,8 +60,8 @@ __all__ = [
     "GeneratedKey",
     "HmacSecret",
     "MemoryReplayStore",
-    "RedisReplayStore",
     "NonceCache",
+    "RedisReplayStore",
     "ReplayStore",
     "ReplayStoreUnavailable",
     "SignedEnvelope",

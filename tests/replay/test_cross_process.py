@@ -156,7 +156,9 @@ def test_a_replay_to_any_other_worker_or_process_is_refused(
             first = send(a, pairs)
             assert first.status == 200, (first, a.log.read_text()[-2000:])
             pids["a"].add(first.pid)
-            replays = list(pool.map(lambda target: (target[1], send(target[0], pairs)), targets))
+            replays = list(
+                pool.map(lambda t, p=pairs: (t[1], send(t[0], p)), targets)  # type: ignore[misc]
+            )
             for name, replay in replays:
                 assert (replay.status, replay.reason) == (403, "signature_replayed")
                 pids[name].add(replay.pid)

@@ -70,7 +70,11 @@ def test_replays_across_processes_through_djangos_redis_cache(live_redis: RedisS
         finally:
             live_redis.start()
         pairs = fresh()
-        assert [w.check(pairs) for w in workers] == ["ok", "signature_replayed", "signature_replayed"]
+        assert [w.check(pairs) for w in workers] == [
+            "ok",
+            "signature_replayed",
+            "signature_replayed",
+        ]
     finally:
         for worker in workers:
             worker.close()

@@ -123,7 +123,7 @@ def test_options_pass_through_auth_and_pool() -> None:
         assert store.client.connection_pool.max_connections == 4
         assert RedisReplayStore(server.url).add("k", "n2", now + 30, now)  # password in URL
         wrong = RedisReplayStore(base, password="wrong")
-        with pytest.raises(ReplayStoreUnavailable, match="AuthenticationError|WRONGPASS|invalid"):
+        with pytest.raises(ReplayStoreUnavailable, match=r"AuthenticationError|WRONGPASS|invalid"):
             wrong.add("k", "n3", now + 30, now)
         assert "s3cret" not in repr(RedisReplayStore(server.url))
     finally:
@@ -145,7 +145,7 @@ def test_settings_build_the_store_and_refuse_mistakes(live_redis: RedisServer) -
     assert envelope.replay_fail_open is True
     with pytest.raises(ConfigurationError, match="needs signature_replay_redis_url"):
         replay_store_from_settings({"signature_replay_store": "redis"})
-    with pytest.raises(ConfigurationError, match="use 'memory', 'redis', 'django'"):
+    with pytest.raises(ConfigurationError, match=r"use 'memory', 'redis', 'django'"):
         replay_store_from_settings({"signature_replay_store": "memcached"})
     with pytest.raises(ConfigurationError, match="must be a mapping"):
         replay_store_from_settings(
@@ -156,7 +156,9 @@ def test_settings_build_the_store_and_refuse_mistakes(live_redis: RedisServer) -
             }
         )
     with pytest.raises(ConfigurationError, match="true or false"):
-        from_settings({"signature_keys": {KEY_ID: ED_KEY.public_key()}, "signature_replay_fail_open": "maybe"})
+        from_settings(
+            {"signature_keys": {KEY_ID: ED_KEY.public_key()}, "signature_replay_fail_open": "maybe"}
+        )
 
 
 def test_redis_down_fails_closed_then_recovers_without_restart(
@@ -195,7 +197,9 @@ def test_redis_down_fail_open_accepts_and_says_so(
         assert any("ACCEPTED WITHOUT REPLAY CHECK" in r.getMessage() for r in caplog.records)
         # Still only replay protection is skipped: a bad signature is refused as ever.
         bad = RequestContext(
-            HeaderList([*CERT, *[(n, v) for n, v in request.headers.items() if n != "client-cert"]]),
+            HeaderList(
+                [*CERT, *[(n, v) for n, v in request.headers.items() if n != "client-cert"]]
+            ),
             method="POST",
             target=TARGET,
             authority=AUTHORITY,

@@ -21,8 +21,8 @@ from originverify.envelope import (
     SignedEnvelope,
     request_url,
 )
-from tests.signatures.oracle import Fields, Message, signature_headers
 from tests.conftest import PKI, passthrough_headers
+from tests.signatures.oracle import Fields, Message, signature_headers
 
 KEY_ID = "edge-2026-11"
 NEXT_KEY_ID = "edge-2026-12"

@@ -10,8 +10,7 @@ import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from http_message_signatures import HTTPSignatureAlgorithm
-from http_message_signatures import PreparedSignature
+from http_message_signatures import HTTPSignatureAlgorithm, PreparedSignature
 
 
 class Fields:

@@ -89,10 +89,24 @@ def _rfc_base(components: tuple[str, ...], **params: object) -> str:
 
 def test_rfc9421_appendix_b_bases_byte_for_byte() -> None:
     created = 1618884473
-    assert _rfc_base((), created=created, keyid="test-key-rsa-pss", nonce="b3k2pp5k7z-50gnwp.yemd") == B21_BASE
-    b23 = ("date", "@method", "@path", "@query", "@authority", "content-type", "content-digest", "content-length")
+    assert (
+        _rfc_base((), created=created, keyid="test-key-rsa-pss", nonce="b3k2pp5k7z-50gnwp.yemd")
+        == B21_BASE
+    )
+    b23 = (
+        "date",
+        "@method",
+        "@path",
+        "@query",
+        "@authority",
+        "content-type",
+        "content-digest",
+        "content-length",
+    )
     assert _rfc_base(b23, created=created, keyid="test-key-rsa-pss") == B23_BASE
-    b25 = _rfc_base(("date", "@authority", "content-type"), created=created, keyid="test-shared-secret")
+    b25 = _rfc_base(
+        ("date", "@authority", "content-type"), created=created, keyid="test-shared-secret"
+    )
     assert b25 == B25_BASE
     secret = base64.b64decode(TEST_SHARED_SECRET)
     mac = hmac.new(secret, b25.encode(), hashlib.sha256).digest()
@@ -130,7 +144,9 @@ _targets = st.builds(
 _names = st.sampled_from(
     ["client-cert", "client-cert-chain", "x-client-subject", "x-origin-verify", "x-amzn-mtls"]
 )
-_values = st.text(_latin1, max_size=40) | st.text(string.printable.strip("\r\n\x0b\x0c"), max_size=40)
+_values = st.text(_latin1, max_size=40) | st.text(
+    string.printable.strip("\r\n\x0b\x0c"), max_size=40
+)
 _nonces = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40)
 _key_ids = st.from_regex(r"[A-Za-z0-9._:@/+=-]{1,30}", fullmatch=True)
 
@@ -237,9 +253,7 @@ def test_both_implementations_verify_each_others_signatures(
     results = _oracle_verifier("edge-1", hmac_key).verify(message, max_age=None)
     assert len(results) == 1
     # And ours verifies an oracle-made signature over the same request.
-    ids = [*REQUIRED_COMPONENTS] + [
-        n if VISIBLE.fullmatch(v) else f'"{n}";bs' for n, v in pairs
-    ]
+    ids = [*REQUIRED_COMPONENTS] + [n if VISIBLE.fullmatch(v) else f'"{n}";bs' for n, v in pairs]
     algorithm = algorithms.HMAC_SHA256 if hmac_key else algorithms.ED25519
     prepared = HTTPMessageSigner(signature_algorithm=algorithm).prepare(
         Message(method, request_url(authority, target), Fields(pairs)),
@@ -253,7 +267,9 @@ def test_both_implementations_verify_each_others_signatures(
     )
     material = _HMAC.secret if hmac_key else _SIGNER_KEY
     theirs = signature_headers(prepared, algorithm(private_key=material))
-    proof = SignedEnvelope({"edge-1": _HMAC if hmac_key else _SIGNER_KEY.public_key()}, nonce_cache=None)
+    proof = SignedEnvelope(
+        {"edge-1": _HMAC if hmac_key else _SIGNER_KEY.public_key()}, nonce_cache=None
+    )
     proof.bind(tuple(n for n, _ in pairs))
     request = RequestContext(
         HeaderList([*pairs, *theirs]), method=method, target=target, authority=authority
@@ -346,7 +362,15 @@ def _sf_texts(draw: st.DrawFn) -> str:
     if text and draw(st.booleans()):
         at = draw(st.integers(0, len(text) - 1))
         char = draw(st.sampled_from(list(' ,;=()":?\\\t-1aA')))
-        text = draw(st.sampled_from([text[:at] + char + text[at:], text[:at] + text[at + 1 :], text[:at] + char + text[at + 1 :]]))
+        text = draw(
+            st.sampled_from(
+                [
+                    text[:at] + char + text[at:],
+                    text[:at] + text[at + 1 :],
+                    text[:at] + char + text[at + 1 :],
+                ]
+            )
+        )
     return text
 
 
