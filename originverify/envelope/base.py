@@ -140,18 +140,24 @@ def request_base(
     path), else it is serialized here. Raises ``ValueError``.
     """
     derived = derived_values(method, authority, target)
-    lines = []
+    parts: list[str] = []
+    ids: list[str] = []
     for name, bs in components:
-        if name in derived:
-            lines.append((f'"{name}"', derived[name]))
-            continue
-        values = get_all(name)
-        if name.startswith("@") or not values:
-            raise ValueError(f"component {name[:40]!r} is not derived here nor a present header")
-        lines.append((component_id(name, bs), field_value(values, bs)))
+        value = derived.get(name)
+        if value is not None:
+            ident = f'"{name}"'
+        else:
+            values = get_all(name)
+            if name[:1] == "@" or not values:
+                raise ValueError(f"component {name[:40]!r} is neither derived here nor present")
+            ident = f'"{name}";bs' if bs else f'"{name}"'
+            value = field_value(values, bs)
+        ids.append(ident)
+        parts += (ident, ": ", value, "\n")
     if params_value is None:
-        params_value = signature_params([ident for ident, _ in lines], params)
-    return signature_base(lines, params_value), params_value
+        params_value = signature_params(ids, params)
+    parts += ('"@signature-params": ', params_value)
+    return "".join(parts).encode("ascii"), params_value
 
 
 def signature_base(lines: Iterable[tuple[str, str]], params_value: str) -> bytes:

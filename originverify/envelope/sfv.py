@@ -186,31 +186,50 @@ FAST_INPUT = re.compile(
     rf"([a-z*][a-z0-9_.*-]*)=(\((?:{_FAST_NAME}(?: {_FAST_NAME})*)?\)((?:;{_FAST_PARAM})*))"
 )
 _FAST_PARAMS = re.compile(r';([a-z*][a-z0-9_.*-]*)=(?:(0|-?[1-9][0-9]{0,14})|"([ !#-\[\]-~]*)")')
+_USUAL_PARAMS = re.compile(
+    r';created=(0|[1-9][0-9]{0,14});keyid="([ !#-\[\]-~]*)";alg="([ !#-\[\]-~]*)"'
+    r';expires=(0|[1-9][0-9]{0,14});nonce="([ !#-\[\]-~]*)";tag="([ !#-\[\]-~]*)"'
+)
+_FAST_ITEM = re.compile(r'"([^"]*)"(;bs)?')
 #: ``label=:base64:`` with canonical padding.
 FAST_SIGNATURE = re.compile(
     r"([a-z*][a-z0-9_.*-]*)=:((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?):"
 )
 
 
-def fast_input(text: str) -> tuple[str, list[tuple[str, bool]], Params, str] | None:
-    """``(label, components, params, serialized inner list)`` when ``text`` is one member in
-    canonical form, else None (then ``parse_dictionary`` decides). The serialized inner list
-    is exactly what ``@signature-params`` must hold, so it is reused as is."""
+def fast_input(text: str) -> tuple[str, str, Params, str] | None:
+    """``(label, inner list text, params, serialized inner list with params)`` when ``text``
+    is one member in canonical form, else None (then ``parse_dictionary`` decides). The
+    serialization is exactly what ``@signature-params`` must hold, so it is reused as is;
+    ``fast_components`` reads the inner list."""
     match = FAST_INPUT.fullmatch(text)
     if match is None:
         return None
     label, serialized, params_text = match.groups()
     inner = serialized[1 : len(serialized) - len(params_text) - 1]
-    components = [
-        (item[1:-4], True) if item.endswith(";bs") else (item[1:-1], False)
-        for item in (inner.split(" ") if inner else ())
-    ]
-    params: Params = {}
+    usual = _USUAL_PARAMS.fullmatch(params_text)
+    if usual is not None:  # the order our signer writes: no duplicates possible
+        created, keyid, alg, expires, nonce, tag = usual.groups()
+        params: Params = {
+            "created": int(created),
+            "keyid": keyid,
+            "alg": alg,
+            "expires": int(expires),
+            "nonce": nonce,
+            "tag": tag,
+        }
+        return label, inner, params, serialized
+    params = {}
     for key, number, string in _FAST_PARAMS.findall(params_text):
         if key in params:
             return None
         params[key] = int(number) if number else string
-    return label, components, params, serialized
+    return label, inner, params, serialized
+
+
+def fast_components(inner: str) -> list[tuple[str, bool]]:
+    """``(name, bs)`` of the items of a canonical inner list (``FAST_INPUT`` matched it)."""
+    return [(name, bool(bs)) for name, bs in _FAST_ITEM.findall(inner)]
 
 
 def fast_signature(text: str) -> tuple[str, bytes] | None:

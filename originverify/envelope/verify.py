@@ -44,11 +44,19 @@ from .keys import (
 )
 from .keys import read_text as _read
 from .replay import MemoryReplayStore, ReplayStore, ReplayStoreUnavailable
-from .sfv import Params, StructuredFieldError, fast_input, fast_signature, parse_dictionary
+from .sfv import (
+    Params,
+    StructuredFieldError,
+    fast_components,
+    fast_input,
+    fast_signature,
+    parse_dictionary,
+)
 
 log = logging.getLogger("originverify")
 
 _PARAMETERS = frozenset({"created", "expires", "keyid", "nonce", "alg", "tag"})
+_USUAL_TYPES = {"created": int, "keyid": str, "alg": str, "expires": int, "nonce": str, "tag": str}
 _DERIVED = frozenset(REQUIRED_COMPONENTS)
 
 
@@ -405,8 +413,8 @@ def _parse(signature_input: str, signature: str) -> _Parsed:
     fast = fast_input(signature_input)
     value = fast_signature(signature)
     if fast is not None and value is not None and fast[0] == LABEL and value[0] == LABEL:
-        _, components, params, serialized = fast
-        return _Parsed(_components(components), _params(params), value[1], serialized)
+        _, inner, params, serialized = fast
+        return _Parsed(_shape(inner), _params(params), value[1], serialized)
     parsed: list[dict[str, tuple[object, Params]]] = []
     for name, text in (("Signature-Input", signature_input), ("Signature", signature)):
         try:
@@ -452,6 +460,23 @@ def _component_items(items: list[tuple[object, Params]]) -> list[tuple[str, bool
     return out
 
 
+_SHAPES: dict[str, list[tuple[str, bool]]] = {}
+_MAX_SHAPES = 256
+
+
+def _shape(inner: str) -> list[tuple[str, bool]]:
+    """The checked components of a canonical inner list. An edge covers the same few header
+    sets on every request, so the result is remembered (at most 256 lists of at most 4 KB:
+    bounded whatever clients send; a list that fails the check is never remembered)."""
+    components = _SHAPES.get(inner)
+    if components is None:
+        components = _components(fast_components(inner))
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        _SHAPES[inner] = components
+    return components
+
+
 def _components(components: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     if len(components) > MAX_COMPONENTS:
         raise VerificationError(Reason.SIGNATURE_INVALID, f"more than {MAX_COMPONENTS} components")
@@ -469,6 +494,14 @@ def _components(components: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
 
 
 def _params(params: Params) -> Params:
+    if len(params) == 6 and _USUAL_TYPES == {k: type(v) for k, v in params.items()}:
+        nonce = params["nonce"]
+        assert isinstance(nonce, str)
+        if not 0 < len(nonce) <= MAX_NONCE:
+            raise VerificationError(
+                Reason.SIGNATURE_INVALID, f"nonce must be 1-{MAX_NONCE} characters"
+            )
+        return params
     for param, value in params.items():
         if param not in _PARAMETERS:
             raise VerificationError(
