@@ -40,8 +40,15 @@ from originverify.envelope import (
     load_signing_key,
     request_url,
 )
-from originverify.envelope.base import VISIBLE, request_base
-from originverify.envelope.sfv import StructuredFieldError, Token, parse_dictionary
+from originverify.envelope import verify as verify_module
+from originverify.envelope.base import VISIBLE, request_base, signature_params
+from originverify.envelope.sfv import (
+    StructuredFieldError,
+    Token,
+    fast_components,
+    fast_input,
+    parse_dictionary,
+)
 from originverify.headers import HeaderList
 from originverify.source import RequestContext
 from tests.signatures.oracle import Fields, Message, signature_headers
@@ -411,3 +418,67 @@ def test_malformed_signature_fields_are_signature_invalid() -> None:
                 RequestContext(HeaderList(headers), method="GET", target="/", authority="a.example")
             )
         assert info.value.reason is Reason.SIGNATURE_INVALID, bad_input
+
+
+# -- the fast path against the full parser ------------------------------------------------------
+
+
+_canon_string = st.from_regex(r'"[ !#-\[\]-~]{0,8}"', fullmatch=True)
+_canon_params = st.lists(
+    st.tuples(_sf_keys, st.integers(-(10**15) + 1, 10**15 - 1).map(str) | _canon_string),
+    max_size=7,
+).map(lambda kvs: "".join(f";{k}={v}" for k, v in kvs))
+_canon_items = st.lists(
+    st.tuples(st.from_regex(r'"[!#-\[\]-~]{0,8}"', fullmatch=True), st.sampled_from(["", ";bs"])),
+    max_size=8,
+).map(lambda items: "(" + " ".join(a + b for a, b in items) + ")")
+_canonical = st.builds(lambda i, p: f"originverify={i}{p}", _canon_items, _canon_params)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_canonical | _sf_texts())
+def test_fast_path_equals_the_full_parser_wherever_it_matches(text: str) -> None:
+    for candidate in (text, f"originverify={text.partition('=')[2]}"):
+        fast = fast_input(candidate)
+        if fast is None:
+            continue
+        label, inner, params, serialized = fast
+        ((member_label, (items, full_params)),) = parse_dictionary(candidate).items()
+        assert label == member_label
+        assert fast_components(inner) == [(name, bool(p)) for name, p in items]
+        assert params == full_params
+        ids = [f'"{name}";bs' if p else f'"{name}"' for name, p in items]
+        assert serialized == signature_params(ids, full_params)  # already canonical
+
+
+def test_signer_output_takes_the_fast_path_and_other_spellings_still_verify() -> None:
+    pairs = [("client-cert", ":AAAA:")]
+    signed_pairs = EnvelopeSigner(_SIGNER_KEY, "k").sign("GET", "a.example", "/", pairs)
+    signature_input = signed_pairs[0][1]
+    assert fast_input(signature_input) is not None
+    proof = SignedEnvelope({"k": _SIGNER_KEY.public_key()}, nonce_cache=None)
+    proof.bind(("client-cert",))
+    # The same dictionary spelled differently (spaces, a trailing space): the full parser
+    # reads it, the base is built from the canonical serialization, the signature holds.
+    spaced = signature_input.replace("=(", "=( ").replace('" "', '"  "') + " "
+    assert fast_input(spaced) is None
+    for value in (signature_input, spaced):
+        request = RequestContext(
+            HeaderList([*pairs, ("Signature-Input", value), signed_pairs[1]]),
+            method="GET",
+            target="/",
+            authority="a.example",
+        )
+        assert proof.check(request).startswith("signed by k")
+
+
+def test_remembered_component_lists_stay_bounded() -> None:
+    """Hostile clients sending endless distinct inner lists cannot grow the memo past 256."""
+    for index in range(600):
+        inner = f'"@method" "@authority" "@path" "@query" "x-{index}"'
+        assert verify_module._shape(inner)[-1] == (f"x-{index}", False)
+    assert len(verify_module._SHAPES) <= verify_module._MAX_SHAPES
+    with pytest.raises(VerificationError) as info:
+        verify_module._shape('"@method";bs')
+    assert info.value.reason is Reason.SIGNATURE_COVERAGE
+    assert '"@method";bs' not in verify_module._SHAPES
