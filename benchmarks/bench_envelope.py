@@ -87,7 +87,7 @@ def _cycling(
 
 
 def _base_of(proof: SignedEnvelope, request: RequestContext) -> bytes:
-    from originverify.envelope.verify import _parse
+    from originverify.envelope.fields import parse_fields as _parse
 
     inputs, signatures = (
         request.headers.get_all("signature-input"),

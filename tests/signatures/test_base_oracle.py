@@ -40,7 +40,7 @@ from originverify.envelope import (
     load_signing_key,
     request_url,
 )
-from originverify.envelope import verify as verify_module
+from originverify.envelope import fields as verify_module
 from originverify.envelope.base import VISIBLE, request_base, signature_params
 from originverify.envelope.sfv import (
     StructuredFieldError,
