@@ -24,6 +24,9 @@ class Reason(StrEnum):
     SIGNATURE_UNKNOWN_KEY = "signature_unknown_key"
     SIGNATURE_ALGORITHM = "signature_algorithm"
     SIGNATURE_COVERAGE = "signature_coverage"
+    # The shared nonce store (Redis, Django cache) could not be asked: nothing is known
+    # against the request, the origin cannot decide now, so 503 (retry later), not 403.
+    REPLAY_STORE_UNAVAILABLE = "replay_store_unavailable"
     # -- header hygiene and decoding -------------------------------------------------------
     DUPLICATE_HEADER = "duplicate_header"
     AMBIGUOUS_HEADER_NAME = "ambiguous_header_name"
@@ -73,6 +76,7 @@ _STATUS: dict[Reason, int] = {r: 400 for r in _BAD_REQUEST} | {
     Reason.MISSING_CERTIFICATE: 401,
     Reason.TOKEN_NOT_BOUND: 401,
     Reason.TOKEN_BINDING_MISMATCH: 401,
+    Reason.REPLAY_STORE_UNAVAILABLE: 503,
 }
 
 
@@ -120,6 +124,7 @@ _PUBLIC: dict[Reason, str] = {
     Reason.PROXY_NOT_TRUSTED: "request did not come through the trusted edge",
     Reason.TOKEN_NOT_BOUND: "access token is not bound to a client certificate",
     Reason.TOKEN_BINDING_MISMATCH: "access token is bound to another client certificate",
+    Reason.REPLAY_STORE_UNAVAILABLE: "service temporarily unavailable",
 }
 for _r in Reason:
     if _r.value.startswith("signature_"):

@@ -12,8 +12,8 @@ from typing import Any
 
 from .chain import RevocationChecker
 from .config import parse_flag
+from .envelope import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .errors import ConfigurationError
-from .signatures import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .source import (
     AllOf,
     EdgeSecret,
@@ -111,7 +111,7 @@ def build_source(settings: Mapping[str, Any]) -> SourceProof | None:
         nets = settings["trusted_proxies"]
         proofs.append(TrustedProxies([nets] if isinstance(nets, str) else nets))
     if any(settings.get(key) for key in SIGNATURE_KEYS):
-        from .signatures import from_settings as envelope_from_settings
+        from .envelope import from_settings as envelope_from_settings
 
         envelope = envelope_from_settings(settings)
         if envelope is not None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .envelope import ED25519, HMAC_SHA256, default_key_id, keygen
 from .errors import ConfigurationError
-from .signatures import ED25519, HMAC_SHA256, default_key_id, keygen
 
 
 def configure_keygen_parser(parser: argparse.ArgumentParser) -> None:

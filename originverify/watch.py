@@ -4,8 +4,9 @@ Every worker of every host polls the files it was configured with (trust anchors
 intermediates, edge secret files, and anything else that registers a ``Reloadable``) on a
 background daemon thread: one ``os.stat`` per file per interval, never on the request path.
 A change (mtime, inode or size) that then holds still for one more poll (a file still being
-written keeps changing) triggers the owner's ``reload()``, which parses the new files completely and swaps them in with one assignment, so a request sees the old
-generation or the new one, never a mix. A broken or half-written file raises
+written keeps changing) triggers the owner's ``reload()``, which parses the new files
+completely and swaps them in with one assignment, so a request sees the old generation or
+the new one, never a mix. A broken or half-written file raises
 ``ConfigurationError`` in ``reload()``: the previous generation stays in force and the
 reason is logged once (again only when the error changes). Works under gunicorn's
 ``--preload``: threads do not survive ``fork()``, so watchers restart in every child.

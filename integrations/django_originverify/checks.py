@@ -17,6 +17,7 @@ add ids, hints, and the warnings that do not stop a server.
 ``originverify.E009``   ``LOGIN_USERS`` but no ``ClientCertBackend`` in the backends
 ``originverify.E010``   a Django option is invalid (``FAILURE_VIEW``, ``USER_MAPPING``, ...)
 ``originverify.E011``   ``CREATE_UNKNOWN_USERS`` with a ``USER_FIELD`` across a relation
+``originverify.E012``   signed-envelope replay store on a LocMem/Dummy cache (see replay.py)
 ``originverify.W001``   source proof switched off (``DEBUG = True``)
 ``originverify.W002``   ``report_only`` mode while ``DEBUG = False``: nothing is enforced
 ``originverify.W003``   a trust anchor has expired
@@ -40,6 +41,7 @@ from originverify.config import parse_flag
 from originverify.settings import normalize
 
 from . import conf
+from .replay import check_replay_cache
 
 DOCS = "see docs/django.md"
 MIDDLEWARE = "django_originverify.middleware.ClientCertMiddleware"
@@ -90,6 +92,7 @@ def _check_core(core: Mapping[str, Any]) -> list[checks.CheckMessage]:
     except ConfigurationError as exc:
         return [_invalid(exc)]
     messages = _check_trust(s) + _check_source(s)
+    messages += check_replay_cache(s, getattr(settings, "CACHES", {}))
     if str(s.get("mode", "required")).lower() == "report_only" and not settings.DEBUG:
         messages.append(
             checks.Warning(

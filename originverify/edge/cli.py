@@ -30,7 +30,7 @@ from originverify.edge.eventloop import EventLoop
 from originverify.edge.styles import Style
 
 if TYPE_CHECKING:  # pragma: no cover
-    from originverify.signatures import EnvelopeSigner
+    from originverify.envelope import EnvelopeSigner
 
 _DEST_PREFIX = "edge_"  # keeps our options apart from the main CLI's in a shared Namespace
 
@@ -286,9 +286,9 @@ def load_signer(config: EdgeConfig) -> EnvelopeSigner | None:
     """The request signer, built once at start-up (before workers fork); None if not signing."""
     if config.sign_key is None or config.key_id is None:
         return None
-    # Imported here: the signed envelope needs the "signed" extra (http-message-signatures).
+    # Imported here: only a forwarder that signs needs the envelope.
+    from originverify.envelope import EnvelopeSigner
     from originverify.errors import ConfigurationError
-    from originverify.signatures import EnvelopeSigner
 
     try:
         return EnvelopeSigner.from_file(config.sign_key, config.key_id)

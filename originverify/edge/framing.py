@@ -22,7 +22,7 @@ from originverify.edge.hygiene import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from originverify.signatures import EnvelopeSigner
+    from originverify.envelope import EnvelopeSigner
 
 # How the response body is framed toward the client.
 NO_BODY, LENGTH, CHUNKED, UNTIL_CLOSE = range(4)
@@ -74,7 +74,7 @@ def _signature(
 ) -> bytes:
     """``Signature-Input`` and ``Signature`` over the request line and the headers the style
     covers (``styles.signed_headers``)."""
-    from originverify.signatures import SigningError
+    from originverify.envelope import SigningError
 
     try:
         pairs = signer.sign(request.method, host, request.target, covered)

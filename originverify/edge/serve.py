@@ -30,7 +30,7 @@ from originverify.edge.server import EdgeServer
 from originverify.edge.tls import build_context
 
 if TYPE_CHECKING:  # pragma: no cover
-    from originverify.signatures import EnvelopeSigner
+    from originverify.envelope import EnvelopeSigner
 
 log = logging.getLogger("originverify.edge")
 

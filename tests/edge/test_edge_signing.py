@@ -24,7 +24,7 @@ import pytest
 from originverify import VerificationError, Verifier, build_verifier
 from originverify.edge.config import UnderscorePolicy
 from originverify.edge.hygiene import HeaderPolicy, RejectedRequest, sanitize_request
-from originverify.signatures import GeneratedKey, keygen
+from originverify.envelope import GeneratedKey, keygen
 from tests.edge.conftest import StartEdge
 from tests.edge.edgekit import (
     EDGE_SECRET,
@@ -403,25 +403,6 @@ def test_unusable_signing_key_refuses_to_start(
     code, err = run_edge(*base, "--sign-key", str(path), "--key-id", KEY_1)
     assert code == 2
     assert message in err, err
-
-
-def test_missing_signing_library_is_a_clear_start_up_error(
-    pki: Pki, keys: tuple[GeneratedKey, GeneratedKey], tmp_path: Path
-) -> None:
-    shadow = tmp_path / "shadow"
-    shadow.mkdir()
-    (shadow / "http_message_signatures.py").write_text("raise ImportError('not installed')\n")
-    base = ["--cert", pki.path("server.pem"), "--key", pki.path("server.key")]
-    code, err = run_edge(
-        *base,
-        "--sign-key",
-        str(keys[0].signing_key),
-        "--key-id",
-        KEY_1,
-        env={"PYTHONPATH": f"{shadow}{os.pathsep}{REPO}"},
-    )
-    assert code == 2
-    assert "pip install 'originverify[signed]'" in err
 
 
 def test_signing_from_the_config_file(

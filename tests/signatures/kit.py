@@ -12,19 +12,17 @@ from http_message_signatures import HTTPMessageSigner, algorithms
 
 from originverify import Reason, VerificationError, Verifier
 from originverify.devpki import Issued
-from originverify.signatures import (
+from originverify.envelope import (
     LABEL,
     REQUIRED_COMPONENTS,
     TAG,
     EnvelopeSigner,
     HmacSecret,
     SignedEnvelope,
-    _Fields,
-    _Message,
     request_url,
-    signature_headers,
 )
 from tests.conftest import PKI, passthrough_headers
+from tests.signatures.oracle import Fields, Message, signature_headers
 
 KEY_ID = "edge-2026-11"
 NEXT_KEY_ID = "edge-2026-12"
@@ -113,7 +111,7 @@ def craft(
         components = (*REQUIRED_COMPONENTS, *dict.fromkeys(names))
     now = time.time() if created is None else created
     when = datetime.fromtimestamp(int(now), UTC)
-    message = _Message(method, request_url(authority, target), _Fields(list(headers)))
+    message = Message(method, request_url(authority, target), Fields(list(headers)))
     prepared = HTTPMessageSigner(signature_algorithm=algorithm).prepare(
         message,
         key_id=key_id,

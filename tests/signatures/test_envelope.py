@@ -19,7 +19,7 @@ from originverify import (
     from_environ,
 )
 from originverify.devpki import Issued
-from originverify.signatures import EnvelopeSigner, HmacSecret, SignedEnvelope, SigningError
+from originverify.envelope import EnvelopeSigner, HmacSecret, SignedEnvelope, SigningError
 from tests.conftest import EDGE_SECRET, PKI
 from tests.signatures.kit import (
     AUTHORITY,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from originverify import ConfigurationError, Verifier
-from originverify.signatures import EnvelopeSigner, SignedEnvelope, default_key_id, keygen
+from originverify.envelope import EnvelopeSigner, SignedEnvelope, default_key_id, keygen
 from originverify.signatures_cli import configure_keygen_parser, run_keygen
 from tests.conftest import PKI
 from tests.signatures.kit import signed, verify

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from originverify import ConfigurationError, Verifier
-from originverify.signatures import (
+from originverify.envelope import (
     EnvelopeSigner,
     HmacSecret,
     SignedEnvelope,
@@ -176,18 +176,35 @@ def test_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         from_settings({"signature_keys": [RAW]})
 
 
-def test_core_imports_without_the_library() -> None:
-    """The extra is optional: importing works, building a proof says how to install it."""
+def test_envelope_needs_neither_http_message_signatures_nor_http_sf() -> None:
+    """Both sides run on cryptography alone: with the oracle libraries blocked, a request is
+    signed, verified, and the deprecated module still re-exports the public names."""
     code = (
-        "import sys\n"
+        "import sys, warnings\n"
         "sys.modules['http_message_signatures'] = None\n"
-        "import originverify, originverify.signatures as s\n"
-        "try:\n"
-        "    s.SignedEnvelope({'k': bytes(32)})\n"
-        "except originverify.ConfigurationError as exc:\n"
-        "    print(exc)\n"
+        "sys.modules['http_sf'] = None\n"
+        "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey\n"
+        "from originverify.envelope import EnvelopeSigner, SignedEnvelope\n"
+        "from originverify.headers import HeaderList\n"
+        "from originverify.source import RequestContext\n"
+        "key = Ed25519PrivateKey.generate()\n"
+        "pairs = [('client-cert', ':AAAA:')]\n"
+        "pairs += EnvelopeSigner(key, 'k').sign('GET', 'a.example', '/x?y', pairs)\n"
+        "proof = SignedEnvelope({'k': key.public_key()})\n"
+        "proof.bind(('client-cert',))\n"
+        "request = RequestContext(HeaderList(pairs), method='GET', target='/x?y', "
+        "authority='a.example')\n"
+        "print(proof.check(request))\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import originverify.signatures as old\n"
+        "print(old.SignedEnvelope is SignedEnvelope, caught[0].category.__name__)\n"
+        "print(sorted(m for m in sys.modules if 'http_message' in m or 'http_sf' in m))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert "pip install 'originverify[signed]'" in out.stdout
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("signed by k (ed25519), 5 components")
+    assert lines[1] == "True DeprecationWarning"
+    assert lines[2] == "['http_message_signatures', 'http_sf']"  # only the blocked entries

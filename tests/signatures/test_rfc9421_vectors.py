@@ -20,15 +20,13 @@ from http_message_signatures import (
     algorithms,
 )
 
-from originverify.signatures import (
+from originverify.envelope import (
     HmacSecret,
-    _Fields,
-    _Message,
     load_signing_key,
     load_verification_key,
     request_url,
-    signature_headers,
 )
+from tests.signatures.oracle import Fields, Message, signature_headers
 
 # RFC 9421 B.1.4
 TEST_KEY_ED25519_PRIVATE = """-----BEGIN PRIVATE KEY-----
@@ -87,9 +85,9 @@ B25_BASE = (
 B25_SIGNATURE = "pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8="
 
 
-def b2_message(extra: list[tuple[str, str]] | None = None) -> _Message:
-    return _Message(
-        "POST", request_url("example.com", B2_TARGET), _Fields([*B2_HEADERS, *(extra or [])])
+def b2_message(extra: list[tuple[str, str]] | None = None) -> Message:
+    return Message(
+        "POST", request_url("example.com", B2_TARGET), Fields([*B2_HEADERS, *(extra or [])])
     )
 
 
@@ -169,7 +167,7 @@ def test_rfc_signatures_verify_and_tampering_fails(
     assert result.parameters["keyid"] == key_id
     assert result.covered_components['"@authority"'] == "example.com"
     tampered = b2_message(fields)
-    tampered.headers = _Fields(
+    tampered.headers = Fields(
         [(n, "text/plain" if n == "Content-Type" else v) for n, v in tampered.headers.items()]
     )
     with pytest.raises(InvalidSignature):

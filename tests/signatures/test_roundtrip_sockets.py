@@ -18,7 +18,7 @@ import pytest
 
 from originverify import VerificationError, Verifier
 from originverify.devpki import Issued
-from originverify.signatures import EnvelopeSigner
+from originverify.envelope import EnvelopeSigner
 from tests.conftest import PKI
 from tests.signatures.kit import ED_KEY, KEY_ID, Pairs, edge_headers, envelope
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from originverify import ConfigurationError
-from originverify.signatures import NonceCache, request_url
+from originverify.envelope import NonceCache, request_url
 
 
 @pytest.mark.parametrize(
