@@ -38,7 +38,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from ..errors import ConfigurationError, Reason, VerificationError
 from ..trust import TrustSnapshot, TrustStore
 from .clock import run_in_window
-from .engine import check_unconstrained_leaf, reason_from
+from .engine import reason_from
+from .path import check_ca_profile, check_unconstrained_leaf
 from .policy import ValidationPolicy
 
 T = TypeVar("T")
@@ -169,6 +170,7 @@ class CertvalidatorEngine:
                     Reason.INVALID_CERTIFICATE, "certvalidator: validation timed out"
                 ) from None
             path = [by_der[der] for der in ders]
+            check_ca_profile(path, self.policy)  # pyca's CA rules, which pyhanko lacks
             if self.policy.profile == "private":
                 check_unconstrained_leaf(path)  # the private profile's SAN-less leaf rule
             return path
@@ -264,6 +266,11 @@ async def _validate(
         ) from None
     except ValueError as exc:  # asn1crypto parse errors on exotic encodings
         raise VerificationError(Reason.INVALID_CERTIFICATE, f"certvalidator: {exc}") from None
+    except Exception as exc:  # pyhanko bugs on hostile input (an AssertionError when a
+        # signature's algorithm does not fit the issuer's key type): fail closed, never raise
+        raise VerificationError(
+            Reason.UNTRUSTED_CHAIN, f"certvalidator failed: {type(exc).__name__}: {exc}"
+        ) from None
     ders: list[bytes] = [cert.dump() for cert in path.iter_certs(include_root=True)]
     ders.reverse()
     if len(ders) - 2 > policy.max_chain_depth:
