@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.differential.run import Harness, run  # noqa: E402
+from tests.differential.run import Harness, run
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ was a chain pyca refused and certvalidator accepted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
@@ -69,7 +70,7 @@ def check_unconstrained_leaf(path: Sequence[x509.Certificate]) -> None:
 
 def check_ca_profile(path: Sequence[x509.Certificate], policy: ValidationPolicy) -> None:
     """pyca's rules for the CAs of a path (anchor included) and its signatures."""
-    for child, parent in zip(path, path[1:], strict=False):
+    for child, parent in pairwise(path):
         if child.signature_algorithm_oid not in SIGNATURE_ALGORITHMS:
             raise VerificationError(
                 Reason.INVALID_CERTIFICATE,
@@ -106,9 +107,9 @@ def _check_ca(ca: x509.Certificate, index: int, policy: ValidationPolicy) -> Non
         raise VerificationError(Reason.BAD_USAGE, f"CA {index}: keyUsage (2.5.29.15) missing")
     eku = extensions.get(ExtensionOID.EXTENDED_KEY_USAGE)
     purpose = policy.extended_key_usage
-    if eku is not None and isinstance(eku.value, x509.ExtendedKeyUsage):
-        if purpose not in eku.value and ANY_EKU not in eku.value:
-            raise VerificationError(
-                Reason.BAD_USAGE,
-                f"CA {index}: EKU allows neither {eku_name(purpose)} nor anyExtendedKeyUsage",
-            )
+    usages = eku.value if eku is not None else None
+    if isinstance(usages, x509.ExtendedKeyUsage) and not {purpose, ANY_EKU} & set(usages):
+        raise VerificationError(
+            Reason.BAD_USAGE,
+            f"CA {index}: EKU allows neither {eku_name(purpose)} nor anyExtendedKeyUsage",
+        )

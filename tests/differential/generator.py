@@ -178,10 +178,7 @@ def _base(
         issuer_name = _name("somebody else")
     elif "issuer_case" in muts:
         issuer_name = x509.Name(
-            [
-                x509.NameAttribute(a.oid, str(a.value).upper())
-                for a in issuer.cert.subject
-            ]
+            [x509.NameAttribute(a.oid, str(a.value).upper()) for a in issuer.cert.subject]
         )
     start, end = _window(muts, long)
     return (
@@ -288,7 +285,9 @@ def _leaf_eku(b: x509.CertificateBuilder, muts: set[str]) -> x509.CertificateBui
 def _leaf_san(
     rng: random.Random, b: x509.CertificateBuilder, muts: set[str], constrained: bool
 ) -> x509.CertificateBuilder:
-    if "san_none" in muts and not ("empty_subject" in muts or "empty_subject_noncritical_san" in muts):
+    if "san_none" in muts and not (
+        "empty_subject" in muts or "empty_subject_noncritical_san" in muts
+    ):
         return b
     host = "x.denied.example" if "dns_outside_nc" in muts else "x.allowed.example"
     if not constrained and "dns_outside_nc" not in muts:

@@ -80,7 +80,7 @@ class OpenSSLEngine:
             code = exc.errors[0] if exc.errors else -1
             reason = _CODES.get(code, Reason.UNTRUSTED_CHAIN)
             raise VerificationError(reason, f"openssl: {exc}") from None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise VerificationError(Reason.UNTRUSTED_CHAIN, f"openssl: {exc!r}") from None
         path = [c.to_cryptography() for c in chain]
         if len(path) - 2 > self.policy.max_chain_depth:

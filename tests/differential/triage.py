@@ -82,7 +82,7 @@ KNOWN = (
 def explain(engine: str, labels: list[str], verdicts: Verdicts) -> Known | None:
     pyca, other = verdicts["cryptography"], verdicts[engine]
     for known in KNOWN:
-        if known.engine != engine or not any(l.endswith(known.mutation) for l in labels):
+        if known.engine != engine or not any(label.endswith(known.mutation) for label in labels):
             continue
         if known.pyca == pyca and known.other == other:
             return known
@@ -119,7 +119,11 @@ FATAL = (
 
 def fatal(labels: list[str]) -> list[str]:
     """The labels of ``labels`` that no acceptable chain can carry."""
-    found = [l for l in labels if any(l.endswith(f) for f in FATAL)]
-    found += [l for l in labels if l.startswith("ca") and l.endswith((".no_ku", ".no_bc"))]
-    found += [l for l in labels if l.startswith("ca") and l.endswith(".key_ed25519")]
+    found = [label for label in labels if any(label.endswith(f) for f in FATAL)]
+    found += [
+        label for label in labels if label.startswith("ca") and label.endswith((".no_ku", ".no_bc"))
+    ]
+    found += [
+        label for label in labels if label.startswith("ca") and label.endswith(".key_ed25519")
+    ]
     return found
