@@ -435,3 +435,37 @@ def refused(v: Verifier, headers: list[tuple[str, str]]) -> VerificationError:
     with pytest.raises(VerificationError) as info:
         v.verify_request(headers)
     return info.value
+
+
+def test_signature_algorithm_not_fitting_the_issuer_key_fails_closed() -> None:
+    """An intermediate naming an RSA root as issuer (name and AKI) but signed with ECDSA:
+    pyhanko used to raise ``AssertionError`` out of the request path (found by the
+    differential run, seed 264)."""
+    rsa_root = CertificateAuthority.root_ca("rsa root", key_type="rsa")
+    key, wrong = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ecdsa-signed")]))
+        .issuer_name(rsa_root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 30 * DAY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(rsa_root.key.public_key()),  # type: ignore[arg-type]
+            False,
+        )
+        .sign(wrong, hashes.SHA256())
+    )
+    leaf = CertificateAuthority(cert, key, (rsa_root.cert,)).issue("device")
+    details = {}
+    for engine in ("cryptography", "certvalidator", "both"):
+        err = refused(verifier(rsa_root, engine), passthrough_headers(leaf))
+        assert err.reason is Reason.UNTRUSTED_CHAIN, engine
+        details[engine] = err.detail
+    assert "AssertionError" in details["certvalidator"]  # the pyhanko bug is still there
