@@ -1,7 +1,8 @@
 """OpenSSL's verifier (through pyOpenSSL) behind our ``Engine`` protocol, as a third opinion.
 
-Test-only: it runs behind the same leaf profile and clock handling as the real engines, so
-the comparison is about path building and validation. The SSL-client purpose is set with
+Test-only: it runs behind the same leaf profile, clock handling and ``private``-profile
+path rule (no SAN-less leaf under a name-constrained CA) as the real engines, so the
+comparison is about path building and validation. The SSL-client purpose is set with
 ``X509_STORE_set_purpose`` from pyOpenSSL's binding (pyOpenSSL has no public API for it):
 OpenSSL then checks clientAuth in the EKU of the leaf *and* of every CA, as pyca does.
 """
@@ -17,6 +18,7 @@ from OpenSSL._util import lib as _lib
 
 from originverify.chain import ValidationPolicy
 from originverify.chain.clock import run_in_window
+from originverify.chain.path import check_unconstrained_leaf
 from originverify.errors import Reason, VerificationError
 from originverify.trust import TrustSnapshot, TrustStore
 
@@ -85,4 +87,6 @@ class OpenSSLEngine:
         path = [c.to_cryptography() for c in chain]
         if len(path) - 2 > self.policy.max_chain_depth:
             raise VerificationError(Reason.CHAIN_TOO_DEEP, "openssl: path too long")
+        if self.policy.profile == "private":
+            check_unconstrained_leaf(path)
         return path
