@@ -191,6 +191,10 @@ class _Prepared:
     def __init__(self, snapshot: TrustSnapshot) -> None:
         from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]  # no stubs
         from pyhanko_certvalidator.authority import CertTrustAnchor, derive_quals_from_cert
+        from pyhanko_certvalidator.name_trees import (
+            default_excluded_subtrees,
+            default_permitted_subtrees,
+        )
         from pyhanko_certvalidator.policy_decl import PKIXValidationParams
         from pyhanko_certvalidator.registry import SimpleTrustManager
 
@@ -203,12 +207,19 @@ class _Prepared:
             quals = derive_quals_from_cert(parsed)
             params = quals.standard_parameters
             if params is not None:
-                # Keep the anchor's name constraints, drop its policy requirements.
+                # Keep the anchor's name constraints, drop its policy requirements. Name
+                # types the anchor does not constrain stay unconstrained: pyhanko reads a
+                # type missing from the derived subtrees as "nothing permitted" (which
+                # refused every leaf's subject DN under a DNS-constrained anchor).
+                permitted = default_permitted_subtrees()
+                permitted.update(params.initial_permitted_subtrees or {})
+                excluded = default_excluded_subtrees()
+                excluded.update(params.initial_excluded_subtrees or {})
                 quals = dataclasses.replace(
                     quals,
                     standard_parameters=PKIXValidationParams(
-                        initial_permitted_subtrees=params.initial_permitted_subtrees,
-                        initial_excluded_subtrees=params.initial_excluded_subtrees,
+                        initial_permitted_subtrees=permitted,
+                        initial_excluded_subtrees=excluded,
                     ),
                 )
             anchors.append(CertTrustAnchor(parsed, quals=quals))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 from ..errors import Reason, VerificationError
@@ -84,6 +85,19 @@ def check_ca_profile(path: Sequence[x509.Certificate], policy: ValidationPolicy)
         _check_ca(ca, index, policy)
 
 
+def _check_ca_key(ca: x509.Certificate, index: int) -> None:
+    """pyca's key rules for CAs: RSA of at least 2048 bits, EC on P-256/384/521 only
+    (explicitly encoded curves do not even load)."""
+    try:
+        key = ca.public_key()
+    except Exception:
+        raise VerificationError(Reason.UNSUPPORTED_KEY, f"CA {index}: unreadable key") from None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        raise VerificationError(Reason.UNSUPPORTED_KEY, f"CA {index}: RSA-{key.key_size}")
+    if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, _CURVES):
+        raise VerificationError(Reason.UNSUPPORTED_KEY, f"CA {index}: curve {key.curve.name}")
+
+
 def _name_der(name: x509.Name) -> bytes | None:
     try:
         return name.public_bytes()
@@ -91,20 +105,61 @@ def _name_der(name: x509.Name) -> bytes | None:
         return None
 
 
+#: Extensions a CA may mark critical (pyca refuses any other critical one).
+CA_CRITICAL_ALLOWED = frozenset(
+    {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.NAME_CONSTRAINTS,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+    }
+)
+_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+
+
 def _check_ca(ca: x509.Certificate, index: int, policy: ValidationPolicy) -> None:
     try:
         extensions = {ext.oid: ext for ext in ca.extensions}
+        empty_subject = len(ca.subject) == 0
     except Exception:
         raise VerificationError(
-            Reason.MALFORMED_CERTIFICATE, f"CA {index}: unreadable extensions"
+            Reason.MALFORMED_CERTIFICATE, f"CA {index}: unreadable extensions or subject"
         ) from None
+    _check_ca_key(ca, index)
+    if ca.version is not x509.Version.v3 or empty_subject:
+        raise VerificationError(
+            Reason.INVALID_CERTIFICATE, f"CA {index}: not v3, or an empty subject"
+        )
+    critical = sorted(
+        e.oid.dotted_string
+        for e in extensions.values()
+        if e.critical and e.oid not in CA_CRITICAL_ALLOWED
+    )
+    if critical:
+        raise VerificationError(
+            Reason.INVALID_CERTIFICATE, f"CA {index}: critical extension {critical[0]} refused"
+        )
+    aki = extensions.get(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+    if (
+        aki is not None
+        and isinstance(aki.value, x509.AuthorityKeyIdentifier)
+        and aki.value.key_identifier is None
+    ):
+        raise VerificationError(
+            Reason.INVALID_CERTIFICATE, f"CA {index}: AKI without keyIdentifier"
+        )
     bc = extensions.get(ExtensionOID.BASIC_CONSTRAINTS)
     if bc is None or not bc.critical:
         raise VerificationError(
             Reason.INVALID_CERTIFICATE, f"CA {index}: basicConstraints (2.5.29.19) not critical"
         )
-    if ExtensionOID.KEY_USAGE not in extensions:
-        raise VerificationError(Reason.BAD_USAGE, f"CA {index}: keyUsage (2.5.29.15) missing")
+    ku = extensions.get(ExtensionOID.KEY_USAGE)
+    if ku is None or not (isinstance(ku.value, x509.KeyUsage) and ku.value.key_cert_sign):
+        raise VerificationError(
+            Reason.BAD_USAGE, f"CA {index}: keyUsage (2.5.29.15) missing or without keyCertSign"
+        )
     eku = extensions.get(ExtensionOID.EXTENDED_KEY_USAGE)
     purpose = policy.extended_key_usage
     usages = eku.value if eku is not None else None
