@@ -57,7 +57,7 @@ def uncached_steps(key_type: str, requests: int) -> dict[str, Any]:
 
     from originverify.chain import check_presented
     from originverify.chain.clock import check_window, first_instant
-    from originverify.chain.engine import check_unconstrained_leaf
+    from originverify.chain.path import check_unconstrained_leaf
     from originverify.identity import ClientIdentity
     from originverify.source import RequestContext
     from originverify.verifier import _parse

@@ -6,6 +6,8 @@ Compares, on the same 3-certificate ECDSA P-256 chain (root → intermediate →
   uncached  Verifier.verify_request from RFC 9440 headers, cache off (everything we add:
             source proof, decoding, DER parsing, key caps, validity, identity)
   cached    Verifier.verify_request, cache hit
+  leaf profile  chain.check_presented alone (key caps, extensions, usage, validity): memo
+            hit (a certificate seen before) and memo miss (a new certificate every call)
 Rounds are interleaved and the median per-round mean is reported, so a noisy neighbour
 slows all three alike. Targets: uncached overhead <= 15% over bare; cache hit >= 50x faster
 than uncached.
@@ -22,6 +24,9 @@ from datetime import UTC, datetime
 from cryptography import x509
 
 from originverify import EdgeSecret, HeaderList, Verifier
+from originverify.chain import check_presented
+from originverify.chain.keys import KEY_FACTS
+from originverify.chain.leaf import LEAF_FACTS
 from originverify.devpki import CertificateAuthority
 from originverify.formats.sfbinary import serialize_item, serialize_list
 
@@ -65,15 +70,35 @@ def main() -> None:
 
     def bare() -> object:
         # The same verifier object our engine uses (built once per second).
-        verifier = uncached.engine._verifier(snapshot, datetime.now(UTC))  # type: ignore[union-attr]
+        now = datetime.now(UTC).replace(microsecond=0)  # engines build at whole seconds
+        verifier = uncached.engine._verifier(snapshot, now)  # type: ignore[union-attr]
         return verifier.verify(parsed_leaf, parsed_chain)
 
+    def profile_hit() -> object:
+        now = datetime.now(UTC)
+        return check_presented(
+            parsed_leaf, parsed_chain, leaf.der, leaf.chain_der, uncached.policy, now
+        )
+
+    def profile_miss() -> object:
+        LEAF_FACTS.clear()
+        KEY_FACTS.clear()
+        return profile_hit()
+
     bare()
-    results: dict[str, list[float]] = {"bare": [], "uncached": [], "cached": []}
+    results: dict[str, list[float]] = {
+        "bare": [],
+        "uncached": [],
+        "cached": [],
+        "profile_hit": [],
+        "profile_miss": [],
+    }
     for _ in range(args.rounds):
         results["bare"].append(per_call(bare, 200))
         results["uncached"].append(per_call(lambda: uncached.verify_request(headers), 200))
         results["cached"].append(per_call(lambda: cached.verify_request(headers), 4000))
+        results["profile_hit"].append(per_call(profile_hit, 2000))
+        results["profile_miss"].append(per_call(profile_miss, 500))
     med = {k: statistics.median(v) for k, v in results.items()}
 
     overhead = med["uncached"] / med["bare"] - 1
@@ -86,6 +111,8 @@ def main() -> None:
         ("bare", "bare pyca ClientVerifier.verify (pre-parsed)"),
         ("uncached", "originverify verify_request, cache off"),
         ("cached", "originverify verify_request, cache hit"),
+        ("profile_hit", "leaf profile (check_presented), memo hit"),
+        ("profile_miss", "leaf profile (check_presented), new certificate"),
     ):
         print(f"| {label} | {med[name] * 1e6:.1f} | {med[name] / med['bare']:.3f} |")
     print(

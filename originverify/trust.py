@@ -83,8 +83,9 @@ def _checked(
         list(cert.extensions)
         cert.public_key()
     except Exception as exc:  # InvalidVersion, ValueError, UnsupportedAlgorithm...
+        why = f"{type(exc).__name__}: {str(exc)[:200]}"
         raise ConfigurationError(
-            f"{where}: not a usable certificate ({type(exc).__name__}: {str(exc)[:200]})"
+            f"{where}: not a PEM or DER certificate we can use ({why})"
         ) from None
     return cert
 

@@ -38,7 +38,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from ..errors import ConfigurationError, Reason, VerificationError
 from ..trust import TrustSnapshot, TrustStore
 from .clock import run_in_window
-from .engine import check_unconstrained_leaf, reason_from
+from .engine import reason_from
+from .path import check_ca_profile, check_unconstrained_leaf
 from .policy import ValidationPolicy
 
 T = TypeVar("T")
@@ -169,6 +170,7 @@ class CertvalidatorEngine:
                     Reason.INVALID_CERTIFICATE, "certvalidator: validation timed out"
                 ) from None
             path = [by_der[der] for der in ders]
+            check_ca_profile(path, self.policy)  # pyca's CA rules, which pyhanko lacks
             if self.policy.profile == "private":
                 check_unconstrained_leaf(path)  # the private profile's SAN-less leaf rule
             return path
@@ -189,6 +191,10 @@ class _Prepared:
     def __init__(self, snapshot: TrustSnapshot) -> None:
         from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]  # no stubs
         from pyhanko_certvalidator.authority import CertTrustAnchor, derive_quals_from_cert
+        from pyhanko_certvalidator.name_trees import (
+            default_excluded_subtrees,
+            default_permitted_subtrees,
+        )
         from pyhanko_certvalidator.policy_decl import PKIXValidationParams
         from pyhanko_certvalidator.registry import SimpleTrustManager
 
@@ -201,12 +207,19 @@ class _Prepared:
             quals = derive_quals_from_cert(parsed)
             params = quals.standard_parameters
             if params is not None:
-                # Keep the anchor's name constraints, drop its policy requirements.
+                # Keep the anchor's name constraints, drop its policy requirements. Name
+                # types the anchor does not constrain stay unconstrained: pyhanko reads a
+                # type missing from the derived subtrees as "nothing permitted" (which
+                # refused every leaf's subject DN under a DNS-constrained anchor).
+                permitted = default_permitted_subtrees()
+                permitted.update(params.initial_permitted_subtrees or {})
+                excluded = default_excluded_subtrees()
+                excluded.update(params.initial_excluded_subtrees or {})
                 quals = dataclasses.replace(
                     quals,
                     standard_parameters=PKIXValidationParams(
-                        initial_permitted_subtrees=params.initial_permitted_subtrees,
-                        initial_excluded_subtrees=params.initial_excluded_subtrees,
+                        initial_permitted_subtrees=permitted,
+                        initial_excluded_subtrees=excluded,
                     ),
                 )
             anchors.append(CertTrustAnchor(parsed, quals=quals))
@@ -264,6 +277,11 @@ async def _validate(
         ) from None
     except ValueError as exc:  # asn1crypto parse errors on exotic encodings
         raise VerificationError(Reason.INVALID_CERTIFICATE, f"certvalidator: {exc}") from None
+    except Exception as exc:  # pyhanko bugs on hostile input (an AssertionError when a
+        # signature's algorithm does not fit the issuer's key type): fail closed, never raise
+        raise VerificationError(
+            Reason.UNTRUSTED_CHAIN, f"certvalidator failed: {type(exc).__name__}: {exc}"
+        ) from None
     ders: list[bytes] = [cert.dump() for cert in path.iter_certs(include_root=True)]
     ders.reverse()
     if len(ders) - 2 > policy.max_chain_depth:

@@ -43,21 +43,33 @@ def first_instant(leaf: x509.Certificate, now: datetime) -> datetime:
     return whole_second(min(max(now, start), end))
 
 
-def check_window(path: Sequence[x509.Certificate], now: datetime, skew: timedelta) -> None:
-    """Refuse a path with no common validity instant within ``skew`` of ``now``."""
-    latest_start = max(path, key=lambda c: c.not_valid_before_utc)
-    earliest_end = min(path, key=lambda c: c.not_valid_after_utc)
-    start, end = latest_start.not_valid_before_utc, earliest_end.not_valid_after_utc
-    if end < now - skew or end < start:
-        raise VerificationError(
-            Reason.EXPIRED,
-            f"{describe.subject(earliest_end)!r} expired {end.isoformat()}",
-        )
-    if start > now + skew:
-        raise VerificationError(
-            Reason.NOT_YET_VALID,
-            f"{describe.subject(latest_start)!r} valid from {start.isoformat()}",
-        )
+def check_window(
+    path: Sequence[x509.Certificate],
+    now: datetime,
+    skew: timedelta,
+    built_at: datetime | None = None,
+) -> None:
+    """Refuse a path with no common validity instant within ``skew`` of ``now``.
+
+    ``built_at``: the instant the engine validated every certificate at. A bound that
+    instant already proves is not read again (the common case reads notAfter only).
+    """
+    low, high = now - skew, now + skew
+    if built_at is None or built_at < low:
+        earliest_end = min(path, key=lambda c: c.not_valid_after_utc)
+        end = earliest_end.not_valid_after_utc
+        if end < low:
+            raise VerificationError(
+                Reason.EXPIRED, f"{describe.subject(earliest_end)!r} expired {end.isoformat()}"
+            )
+    if built_at is None or built_at > high:
+        latest_start = max(path, key=lambda c: c.not_valid_before_utc)
+        start = latest_start.not_valid_before_utc
+        if start > high:
+            raise VerificationError(
+                Reason.NOT_YET_VALID,
+                f"{describe.subject(latest_start)!r} valid from {start.isoformat()}",
+            )
 
 
 def other_instants(
@@ -89,9 +101,10 @@ def run_in_window(
 ) -> list[x509.Certificate]:
     """``build`` at the first instant, then (on a time failure, with skew) at a few others;
     the path returned has passed ``check_window``."""
+    first = first_instant(leaf, now)
     try:
-        path = build(first_instant(leaf, now))
-        check_window(path, now, skew)
+        path = build(first)
+        check_window(path, now, skew, first)
         return path
     except VerificationError as exc:
         if exc.reason not in TIME_REASONS or not skew:
@@ -100,7 +113,7 @@ def run_in_window(
     for instant in other_instants(candidates(), leaf, now, skew):
         try:
             path = build(instant)
-            check_window(path, now, skew)
+            check_window(path, now, skew, instant)
             return path
         except VerificationError:
             continue

@@ -1,5 +1,4 @@
-"""What every engine shares: the protocols, reason mapping helpers, and path-level checks
-that must hold whichever engine built the path."""
+"""What every engine shares: the protocols and the reason-mapping helpers."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
 
-from ..errors import Reason, VerificationError
+from ..errors import Reason
 from ..trust import TrustSnapshot
 
 
@@ -66,41 +65,3 @@ def reason_from(table: Sequence[tuple[str, Reason]], message: str) -> Reason:
 def short(message: str, limit: int = 400) -> str:
     """Engine messages embed whole subjects (thousands of characters for hostile certs)."""
     return message if len(message) <= limit else message[:limit] + "…"
-
-
-_CONSTRAINED: dict[bytes, bool] = {}
-_CONSTRAINED_SIZE = 4096
-
-
-def _name_constrained(ca: x509.Certificate) -> bool:
-    # Only called on a path an engine validated: a valid signature identifies its
-    # to-be-signed part, so keying on it is sound (and costs ~0.1 µs, no hashing).
-    key = ca.signature
-    known = _CONSTRAINED.get(key)
-    if known is not None:
-        return known
-    try:
-        ca.extensions.get_extension_for_class(x509.NameConstraints)
-        value = True
-    except x509.ExtensionNotFound:
-        value = False
-    except Exception:
-        value = True
-    if len(_CONSTRAINED) >= _CONSTRAINED_SIZE:
-        _CONSTRAINED.clear()
-    _CONSTRAINED[key] = value
-    return value
-
-
-def check_unconstrained_leaf(path: Sequence[x509.Certificate]) -> None:
-    """pyca applies name constraints to SANs only; the ``private`` profile admits leaves
-    without SAN, which would slip past a constrained CA. Refuse that combination."""
-    if len(path) < 2 or not any(_name_constrained(ca) for ca in path[1:]):
-        return
-    try:
-        path[0].extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except Exception:
-        raise VerificationError(
-            Reason.NAME_CONSTRAINTS,
-            "leaf has no subjectAltName but a CA in its path is name-constrained",
-        ) from None

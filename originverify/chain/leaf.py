@@ -64,6 +64,7 @@ class LeafFacts:
     eku: frozenset[x509.ObjectIdentifier] | None
     critical: frozenset[x509.ObjectIdentifier]  # OIDs of the critical extensions
     present: frozenset[x509.ObjectIdentifier]  # OIDs of every extension
+    empty_subject: bool
 
 
 def leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
@@ -71,6 +72,8 @@ def leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
     try:
         start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
         extensions = list(cert.extensions)
+        empty_subject = len(cert.subject) == 0
+        version = cert.version
     except x509.DuplicateExtension as exc:
         return Reason.MALFORMED_CERTIFICATE, f"leaf: extension {exc.oid.dotted_string} twice"
     except Exception as exc:
@@ -82,11 +85,18 @@ def leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
         not_before=start,
         not_after=end,
         key=key_facts(cert),
-        refusal=_structural_refusal(by_oid),
+        refusal=_version_refusal(version) or _structural_refusal(by_oid),
         eku=frozenset(eku_value) if isinstance(eku_value, x509.ExtendedKeyUsage) else None,
         critical=frozenset(ext.oid for ext in extensions if ext.critical),
         present=frozenset(by_oid),
+        empty_subject=empty_subject,
     )
+
+
+def _version_refusal(version: x509.Version) -> Refusal | None:
+    if version is not x509.Version.v3:
+        return Reason.INVALID_CERTIFICATE, f"leaf is X.509 {version.name}, not v3"
+    return None
 
 
 Extensions = dict[x509.ObjectIdentifier, x509.Extension[x509.ExtensionType]]
@@ -163,6 +173,8 @@ def _check_profile(facts: LeafFacts, policy: ValidationPolicy) -> None:
         problem = "AKI (2.5.29.35) criticality: must be non-critical"
     elif san not in present:
         problem = "leaf lacks subjectAltName (2.5.29.17)"
+    elif (san in critical) != facts.empty_subject:
+        problem = "SAN (2.5.29.17) criticality: critical exactly when the subject is empty"
     if problem is not None:
         raise VerificationError(Reason.INVALID_CERTIFICATE, f"webpki profile: {problem}")
 

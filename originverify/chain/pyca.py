@@ -19,7 +19,8 @@ from .. import describe
 from ..errors import Reason, VerificationError
 from ..trust import TrustSnapshot, TrustStore
 from .clock import run_in_window
-from .engine import check_unconstrained_leaf, reason_from, short
+from .engine import reason_from, short
+from .path import check_unconstrained_leaf
 from .policy import ValidationPolicy, extension_policies
 
 # Engine messages are not a stable API; keep every mapping here and covered by tests.
@@ -144,6 +145,10 @@ class CryptographyEngine:
                 reason, which = time_reason([*intermediates, *snapshot.anchors], at)
                 message = f"{which}: {message}"
             raise VerificationError(reason, message) from None
+        except Exception as exc:  # anything else from the engine: fail closed, never raise
+            raise VerificationError(
+                Reason.UNTRUSTED_CHAIN, f"cryptography verifier failed: {type(exc).__name__}"
+            ) from None
         if self.policy.profile == "private":
             check_unconstrained_leaf(path)
         return path

@@ -131,6 +131,28 @@ OUR_VERDICTS: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: Cases where ``engine="certvalidator"`` alone (pyhanko behind our leaf profile and
+#: ``chain/path.py``'s CA profile) still differs from limbo's verdict; pyca gets them right,
+#: so ``engine="both"`` refuses each (docs/engines.md). Any change to this set fails the test.
+CERTVALIDATOR_DIFFERENCES: dict[str, str] = {
+    "cve::cve-2025-61727": "pyhanko: an excluded DNS subtree does not catch a wildcard SAN "
+    "that covers it (accepts)",
+    "rfc5280::nc::nc-forbids-dnsname-wildcard-san": "pyhanko: wildcard SAN vs DNS name "
+    "constraint (accepts)",
+    "rfc5280::nc::nc-permits-invalid-dns-san": "pyhanko does not check SAN syntax under "
+    "name constraints (accepts)",
+    "rfc5280::nc::nc-permits-invalid-email-san": "pyhanko does not check SAN syntax under "
+    "name constraints (accepts)",
+    "webpki::explicit-curve": "an explicitly encoded curve loads as the named curve; only "
+    "pyca refuses the encoding (accepts)",
+    "rfc5280::nc::permitted-ipv4-match": "pyhanko has no IP-address subtree matching: "
+    "NotImplementedError, refused (fails closed)",
+    "rfc5280::nc::permitted-ipv6-match": "pyhanko has no IP-address subtree matching: "
+    "NotImplementedError, refused (fails closed)",
+    "rfc5280::nc::nc-forbids-othername-noop": "pyhanko raises TypeError on an otherName "
+    "subtree: refused (fails closed)",
+}
+
 EKUS = {
     "CLIENT": ExtendedKeyUsageOID.CLIENT_AUTH,
     "SERVER": ExtendedKeyUsageOID.SERVER_AUTH,
@@ -163,7 +185,7 @@ def _der(pem: str) -> bytes:
     return x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
 
 
-def run_case(case: dict[str, Any]) -> Outcome:
+def run_case(case: dict[str, Any], engine: str = "cryptography") -> Outcome:
     reason = skip_reason(case)
     if reason is not None:
         return Outcome("skipped", reason)
@@ -189,6 +211,7 @@ def run_case(case: dict[str, Any]) -> Outcome:
                 # (ConfigurationError below): the deployment fails closed.
                 revocation = Revocation(crls=[pem.encode() for pem in case["crls"]], mode="hard")
             verifier = Verifier(
+                engine=engine,
                 revocation=revocation,
                 trust=[pem.encode() for pem in case["trusted_certs"]],
                 source=InsecureNoSourceProof(),

@@ -29,6 +29,7 @@ def test_every_skip_names_a_case_that_exists() -> None:
     ids = {case["id"] for case in CASES}
     assert set(limbo.CASE_SKIPS) <= ids and set(limbo.WEBPKI_CASES) <= ids
     assert set(limbo.OUR_VERDICTS) <= ids
+    assert set(limbo.CERTVALIDATOR_DIFFERENCES) <= ids
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
@@ -38,3 +39,14 @@ def test_limbo_case(case: dict[str, Any]) -> None:
     if outcome.status == "skipped":
         pytest.skip(outcome.detail)
     assert outcome.status == "passed", outcome.detail
+
+
+def test_limbo_through_certvalidator() -> None:
+    """Every applicable case through ``engine="certvalidator"``: the cases it gets wrong
+    are exactly the documented ones (pyca gets them right, so ``both`` refuses them)."""
+    pytest.importorskip("pyhanko_certvalidator")
+    outcomes = {case["id"]: limbo.run_case(case, "certvalidator") for case in CASES}
+    failed = {case for case, outcome in outcomes.items() if outcome.status == "failed"}
+    counts = Counter(outcome.status for outcome in outcomes.values())
+    print(f"\nx509-limbo via certvalidator: {dict(counts)}")
+    assert failed == set(limbo.CERTVALIDATOR_DIFFERENCES)

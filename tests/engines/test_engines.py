@@ -226,45 +226,40 @@ def test_certvalidator_reason_mapping() -> None:
 # -- both engines -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["server_auth_ca", "ed25519", "policy_constraints"])
-def test_real_disagreement_is_refused_and_logged(
-    root: CertificateAuthority, caplog: pytest.LogCaptureFixture, case: str
-) -> None:
-    """Chains the engines really judge differently, in both directions.
-
-    ``server_auth_ca``: an intermediate whose EKU excludes clientAuth; pyca refuses (EKU
-    constrains CAs, CA/B style), pyhanko-certvalidator checks EKU on the leaf only.
-    ``ed25519``: pyca's web-PKI algorithm policy forbids Ed25519 signatures, pyhanko
-    accepts them. ``policy_constraints``: a non-critical requireExplicitPolicy=0 on the
-    intermediate and a leaf without certificatePolicies; pyca does no policy processing
-    and accepts, pyhanko (RFC 5280 6.1 policy processing) refuses.
-    """
+@pytest.mark.parametrize("case", ["server_auth_ca", "ed25519"])
+def test_former_disagreements_now_agree(root: CertificateAuthority, case: str) -> None:
+    """Chains the engines used to judge differently, found again by the differential run:
+    pyca's CA profile now applies to certvalidator's paths (chain/path.py)."""
     if case == "server_auth_ca":
         anchor = root
         leaf = root.intermediate("server-only CA", eku=[SERVER_AUTH]).issue("device")
-        verdicts = (Reason.BAD_USAGE, None)
-    elif case == "ed25519":
+        reason = Reason.BAD_USAGE
+    else:
         anchor = CertificateAuthority.root_ca("ed root", key_type="ed25519")
         leaf = anchor.intermediate("ed ca", key_type="ed25519").issue("device", key_type="ed25519")
-        verdicts = (Reason.INVALID_CERTIFICATE, None)
-    else:
-        anchor = root
-        leaf = _policy_constrained(root).issue("device")
-        verdicts = (None, Reason.INVALID_CERTIFICATE)
-    for engine, verdict in zip(("cryptography", "certvalidator"), verdicts, strict=True):
-        if verdict is None:
-            assert verifier(anchor, engine).verify_request(passthrough_headers(leaf)) is not None
-        else:
-            assert refused(verifier(anchor, engine), passthrough_headers(leaf)).reason is verdict
+        reason = Reason.INVALID_CERTIFICATE
+    for engine in ("cryptography", "certvalidator", "both"):
+        assert refused(verifier(anchor, engine), passthrough_headers(leaf)).reason is reason
+
+
+def test_real_disagreement_is_refused_and_logged(
+    root: CertificateAuthority, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chain the engines really judge differently (docs/engines.md): a non-critical
+    requireExplicitPolicy=0 on the intermediate and a leaf without certificatePolicies;
+    pyca does no policy processing and accepts, pyhanko (RFC 5280 6.1) refuses."""
+    leaf = _policy_constrained(root).issue("device")
+    assert verifier(root, "cryptography").verify_request(passthrough_headers(leaf)) is not None
+    err = refused(verifier(root, "certvalidator"), passthrough_headers(leaf))
+    assert err.reason is Reason.INVALID_CERTIFICATE
     caplog.set_level(logging.WARNING, logger="originverify")
-    err = refused(verifier(anchor, "both"), passthrough_headers(leaf))
+    err = refused(verifier(root, "both"), passthrough_headers(leaf))
     assert err.reason is Reason.ENGINE_DISAGREEMENT
     assert err.http_status == 403
     [record] = [r for r in caplog.records if "engines disagree" in r.getMessage()]
     message = record.getMessage()
-    for name, verdict in zip(("cryptography", "certvalidator"), verdicts, strict=True):
-        expected = "accept (3 certificates" if verdict is None else f"reject ({verdict.value}"
-        assert f"{name} says {expected}" in message
+    assert "cryptography says accept (3 certificates" in message
+    assert "certvalidator says reject (invalid_certificate" in message
 
 
 def _policy_constrained(root: CertificateAuthority) -> CertificateAuthority:
@@ -440,3 +435,37 @@ def refused(v: Verifier, headers: list[tuple[str, str]]) -> VerificationError:
     with pytest.raises(VerificationError) as info:
         v.verify_request(headers)
     return info.value
+
+
+def test_signature_algorithm_not_fitting_the_issuer_key_fails_closed() -> None:
+    """An intermediate naming an RSA root as issuer (name and AKI) but signed with ECDSA:
+    pyhanko used to raise ``AssertionError`` out of the request path (found by the
+    differential run, seed 264)."""
+    rsa_root = CertificateAuthority.root_ca("rsa root", key_type="rsa")
+    key, wrong = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ecdsa-signed")]))
+        .issuer_name(rsa_root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 30 * DAY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(rsa_root.key.public_key()),  # type: ignore[arg-type]
+            False,
+        )
+        .sign(wrong, hashes.SHA256())
+    )
+    leaf = CertificateAuthority(cert, key, (rsa_root.cert,)).issue("device")
+    details = {}
+    for engine in ("cryptography", "certvalidator", "both"):
+        err = refused(verifier(rsa_root, engine), passthrough_headers(leaf))
+        assert err.reason is Reason.UNTRUSTED_CHAIN, engine
+        details[engine] = err.detail
+    assert "AssertionError" in details["certvalidator"]  # the pyhanko bug is still there

@@ -287,10 +287,10 @@ def test_oversized_rsa_intermediate_is_refused_before_signature_work() -> None:
         assert _outcome(v, leaf.der, list(leaf.chain_der)) is Reason.UNSUPPORTED_KEY
 
 
-def test_invalid_utf8_name_outside_validity_is_described_not_raised(maker: Maker) -> None:
-    """The message of an expired leaf renders its subject; invalid UTF-8 there used to
-    raise ``ValueError`` out of the request path. A leaf whose names cannot be decoded is
-    now refused as malformed when it is parsed, before any other check, by every engine."""
+def test_invalid_utf8_names_are_refused_or_described_never_raised(maker: Maker) -> None:
+    """Rendering a subject with invalid UTF-8 raises ``ValueError``; it used to escape
+    from the message of an expired leaf. A leaf whose subject does not decode is now
+    ``malformed_certificate``, and so is a leaf whose issuer name does not decode."""
     cert = maker.build(
         _good(maker), cn=forge.INVALID_UTF8_CN, not_before=NOW - 3 * DAY, not_after=NOW - DAY
     )
@@ -300,6 +300,17 @@ def test_invalid_utf8_name_outside_validity_is_described_not_raised(maker: Maker
     for engine in ENGINES:
         v = _verifier(maker, engine, ValidationPolicy())
         assert _outcome(v, der, [cert_der(maker.inter.cert)]) is Reason.MALFORMED_CERTIFICATE
+
+    root = maker.root
+    inter = root.intermediate(forge.INVALID_UTF8_CN, not_before=NOW - 9 * DAY, not_after=NOW - DAY)
+    inter_der = forge.patch(inter.cert, root.key, forge.invalid_utf8())
+    leaf = inter.issue("device", not_before=NOW - 3 * DAY)
+    leaf_der = forge.patch(leaf.cert, inter.key, forge.invalid_utf8())  # its issuer name
+    reasons = {
+        e: _outcome(_verifier(maker, e, ValidationPolicy()), leaf_der, [inter_der]) for e in ENGINES
+    }
+    # The leaf's own issuer name does not decode: refused when the leaf is parsed.
+    assert set(reasons.values()) == {Reason.MALFORMED_CERTIFICATE}, reasons
 
 
 def test_leaf_facts_are_memoised_by_digest_and_bounded(maker: Maker) -> None:
