@@ -470,6 +470,7 @@ class Verifier:
             state.now,
             state.revocation_generation,
             state.cache_for,
+            len(state.forwarded.leaf or b"") if state.forwarded is not None else 0,
         )
 
     # -- helpers ---------------------------------------------------------------------------

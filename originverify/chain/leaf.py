@@ -62,8 +62,8 @@ class LeafFacts:
     key: KeyFacts
     refusal: Refusal | None  # a defect every policy refuses (malformed, CA, usage, critical)
     eku: frozenset[x509.ObjectIdentifier] | None
-    critical: frozenset[x509.ObjectIdentifier]  # OIDs of the critical extensions
-    present: frozenset[x509.ObjectIdentifier]  # OIDs of every extension
+    critical: frozenset[x509.ObjectIdentifier]  # critical ones among CRITICAL_ALLOWED
+    present: frozenset[x509.ObjectIdentifier]  # present ones among CRITICAL_ALLOWED
 
 
 def leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
@@ -84,8 +84,10 @@ def leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
         key=key_facts(cert),
         refusal=_structural_refusal(by_oid),
         eku=frozenset(eku_value) if isinstance(eku_value, x509.ExtendedKeyUsage) else None,
-        critical=frozenset(ext.oid for ext in extensions if ext.critical),
-        present=frozenset(by_oid),
+        # Only the OIDs the profile asks about: a memo entry stays small whatever the leaf
+        # carries (2000 junk extensions in 30 KB would otherwise hold ~230 KB per entry).
+        critical=frozenset(e.oid for e in extensions if e.critical and e.oid in CRITICAL_ALLOWED),
+        present=CRITICAL_ALLOWED.intersection(by_oid),
     )
 
 

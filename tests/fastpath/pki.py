@@ -21,6 +21,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from originverify import InsecureNoSourceProof, ValidationPolicy, Verifier
 from originverify.chain.subpath import SubpathCache
 from originverify.devpki import CertificateAuthority, KeyType, cert_der, cert_pem, new_key
+
+__all__ = ["CertificateAuthority", "KeyType", "Verifier", "cert_der", "cert_pem", "new_key"]
 from originverify.formats.sfbinary import serialize_item, serialize_list
 from originverify.outcome import Outcome
 from originverify.source import RequestContext
