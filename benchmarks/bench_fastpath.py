@@ -140,8 +140,10 @@ def main() -> None:
         print(f"\n{'ECDSA P-256' if key_type == 'ec' else 'RSA-2048'} (3-certificate chain)")
         for name, row in rows.items():
             target = row["target"]
-            verdict = "" if target is None else f"  target ≤ {target}× " + (
-                "met" if row["ratio"] <= target else "MISSED"
+            verdict = (
+                ""
+                if target is None
+                else f"  target ≤ {target}× " + ("met" if row["ratio"] <= target else "MISSED")
             )
             print(f"  {name:32s} {row['us']:8.1f} µs  {row['ratio']:5.2f}×{verdict}")
 

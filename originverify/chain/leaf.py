@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
 from .. import describe
@@ -117,7 +118,18 @@ def _structural_refusal(by_oid: Extensions) -> Refusal | None:
     return None
 
 
-LEAF_FACTS: Memo[LeafFacts | Refusal] = Memo(leaf_facts)
+def detached_leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
+    """``leaf_facts`` read from a throwaway parse of the same DER: pyca keeps the extension
+    objects it builds on the certificate (~2 KB), and the request's certificate lives on in
+    the result cache's identity."""
+    try:
+        copy = x509.load_der_x509_certificate(cert.public_bytes(Encoding.DER))
+    except Exception:
+        copy = cert
+    return leaf_facts(copy)
+
+
+LEAF_FACTS: Memo[LeafFacts | Refusal] = Memo(detached_leaf_facts)
 
 
 def check_presented(

@@ -24,8 +24,9 @@ def main() -> int:
     counts: Counter[str] = Counter()
     failures: list[str] = []
 
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
-              database=None)
+    @settings(
+        max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
     @given(case=differential.cases)
     def generated(case: dict[str, Any]) -> None:
         try:

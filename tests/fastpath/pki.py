@@ -52,32 +52,52 @@ class World:
 @cache
 def world(key_type: KeyType) -> World:
     """One root; issuing CAs of every kind the fast path must get right."""
-    root = CertificateAuthority.root_ca(f"fastpath root {key_type}", key_type=key_type,
-                                        not_before=START, not_after=FAR)
-    plain = root.intermediate("fastpath issuing CA", key_type=key_type, not_before=START,
-                              not_after=FAR)
+    root = CertificateAuthority.root_ca(
+        f"fastpath root {key_type}", key_type=key_type, not_before=START, not_after=FAR
+    )
+    plain = root.intermediate(
+        "fastpath issuing CA", key_type=key_type, not_before=START, not_after=FAR
+    )
     issuers = {
         "plain": plain,
         "constrained": root.intermediate(
-            "fastpath constrained CA", key_type=key_type, not_before=START, not_after=FAR,
-            permitted_dns=["devices.example.com"], excluded_dns=["bad.devices.example.com"],
+            "fastpath constrained CA",
+            key_type=key_type,
+            not_before=START,
+            not_after=FAR,
+            permitted_dns=["devices.example.com"],
+            excluded_dns=["bad.devices.example.com"],
         ),
-        "expiring": root.intermediate("fastpath expiring CA", key_type=key_type,
-                                      not_before=START, not_after=SOON),
-        "future": root.intermediate("fastpath future CA", key_type=key_type,
-                                    not_before=NOW - dt.timedelta(minutes=1), not_after=FAR),
-        "pathlen0": root.intermediate("fastpath pathlen0 CA", key_type=key_type,
-                                      not_before=START, not_after=FAR, path_length=0),
+        "expiring": root.intermediate(
+            "fastpath expiring CA", key_type=key_type, not_before=START, not_after=SOON
+        ),
+        "future": root.intermediate(
+            "fastpath future CA",
+            key_type=key_type,
+            not_before=NOW - dt.timedelta(minutes=1),
+            not_after=FAR,
+        ),
+        "pathlen0": root.intermediate(
+            "fastpath pathlen0 CA",
+            key_type=key_type,
+            not_before=START,
+            not_after=FAR,
+            path_length=0,
+        ),
         "serverauth": root.intermediate(
-            "fastpath serverAuth CA", key_type=key_type, not_before=START, not_after=FAR,
+            "fastpath serverAuth CA",
+            key_type=key_type,
+            not_before=START,
+            not_after=FAR,
             eku=[ExtendedKeyUsageOID.SERVER_AUTH],
         ),
         # Same subject as "plain", another key: a leaf it signs must not pass as plain's.
         "impostor": CertificateAuthority.root_ca(
             "fastpath issuing CA", key_type=key_type, not_before=START, not_after=FAR
         ),
-        "deep": plain.intermediate("fastpath second-level CA", key_type=key_type,
-                                   not_before=START, not_after=FAR),
+        "deep": plain.intermediate(
+            "fastpath second-level CA", key_type=key_type, not_before=START, not_after=FAR
+        ),
     }
     return World(f"{key_type}", key_type, root, issuers)
 

@@ -28,8 +28,16 @@ from tests.fastpath import pki
 EXAMPLES = int(os.environ.get("FASTPATH_EXAMPLES", "250"))
 COUNTS: Counter[str] = Counter()
 
-ISSUERS = ("plain", "constrained", "expiring", "future", "pathlen0", "serverauth", "impostor",
-           "deep")
+ISSUERS = (
+    "plain",
+    "constrained",
+    "expiring",
+    "future",
+    "pathlen0",
+    "serverauth",
+    "impostor",
+    "deep",
+)
 INSTANTS = {
     "now": pki.NOW,
     "ca expired": pki.SOON + dt.timedelta(seconds=1),
@@ -135,9 +143,15 @@ def _leaf(case: dict[str, Any], world: pki.World) -> tuple[bytes, tuple[bytes, .
 def _prime(pair: pki.Pair, world: pki.World, chain: tuple[bytes, ...], name: str) -> None:
     """A good fleet leaf under the same CA and chain, validated at NOW: caches the sub-path."""
     ca = world.issuers[name if name != "impostor" else "plain"]
-    good = ca.issue("fleet", emails=["fleet@example.com"], dns=["a.devices.example.com"],
-                    key=pki.leaf_key(world.key_type), key_type=world.key_type,  # type: ignore[arg-type]
-                    not_before=pki.START, not_after=pki.FAR)
+    good = ca.issue(
+        "fleet",
+        emails=["fleet@example.com"],
+        dns=["a.devices.example.com"],
+        key=pki.leaf_key(world.key_type),
+        key_type=world.key_type,  # type: ignore[arg-type]
+        not_before=pki.START,
+        not_after=pki.FAR,
+    )
     at_now = pki.Pair(
         world.anchors, pki.policy(profile=pair.policy.profile, skew=pair.policy.clock_skew)
     )
@@ -166,8 +180,16 @@ def test_generated_cases_reach_the_fast_path() -> None:
     """Guard against a vacuous proof: a good share of the cases were decided by it."""
     counts: Counter[str] = Counter()
     world = pki.world("ec")
-    base = dict(key_type="ec", issuer="plain", presented_as="own chain", instant="now",
-                profile="private", require_eku=False, skew=0, defects=[])
+    base = dict(
+        key_type="ec",
+        issuer="plain",
+        presented_as="own chain",
+        instant="now",
+        profile="private",
+        require_eku=False,
+        skew=0,
+        defects=[],
+    )
     for issuer in ("plain", "expiring", "pathlen0", "deep"):
         check_case({**base, "issuer": issuer}, counts)
     assert counts["via:fast"] == 4, counts

@@ -47,8 +47,8 @@ def big_leaf(ca: CertificateAuthority, index: int, key: object) -> bytes:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
         .add_extension(
             x509.UnrecognizedExtension(
-                x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x04\x82" + JUNK.to_bytes(2, "big")
-                + bytes([index % 251]) * JUNK
+                x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"),
+                b"\x04\x82" + JUNK.to_bytes(2, "big") + bytes([index % 251]) * JUNK,
             ),
             False,
         )
