@@ -26,7 +26,6 @@ from cryptography import x509
 from .errors import ConfigurationError
 from .identity import ClientIdentity
 
-
 #: What one entry holds besides its leaf's DER (identity, parsed certificate, key, tuple).
 ENTRY_OVERHEAD = 1024
 #: The default byte budget per slot: leaves of up to ~7 KB fill ``maxsize`` entries; bigger

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import ClassVar
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -129,7 +130,7 @@ class Pair:
     """Two verifiers alike but for the fast path; the fast one's sub-path cache is shared
     by every ``Pair`` of the same key (validated once, reused at other instants)."""
 
-    _shared: dict[tuple[object, ...], SubpathCache] = {}
+    _shared: ClassVar[dict[tuple[object, ...], SubpathCache]] = {}
 
     def __init__(self, anchors: bytes | list[bytes], policy: ValidationPolicy, **kw: object):
         options = dict(trust=anchors, source=InsecureNoSourceProof(), policy=policy, cache=None)
