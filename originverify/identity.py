@@ -96,13 +96,9 @@ class ClientIdentity:
         init(self, "checks", checks)
         init(self, "claims", claims)
         init(self, "edge_verified", edge_verified)
-        # The fingerprint now, not a second copy of the DER (pyca's object holds one):
-        # an identity lives in the result cache, and 100k of them add up.
-        init(self, "_der", None)
+        init(self, "_der", leaf_der)
         for lazy in ("_fingerprint", "_subject", "_cn", "_issuer", "_sans"):
             init(self, lazy, _UNSET)
-        if leaf_der is not None:
-            init(self, "_fingerprint", hashlib.sha256(leaf_der).hexdigest())
 
     if TYPE_CHECKING:
         certificate: x509.Certificate

@@ -8,8 +8,9 @@ chain. What pyca would still check for a sibling, and this module checks instead
 
 * the leaf as pyca's ``permits_basic`` sees it: X.509 v3, the outer and inner signature
   algorithms byte-identical, a positive serial of 1..21 octets, a non-empty issuer,
-  GeneralizedTime only outside 1950..2049 (the leaf profile, run before, did the rest:
-  CA flag, key usage, EKU, critical extensions, key policy, validity);
+  GeneralizedTime only outside 1950..2049, and under ``webpki`` a subjectAltName critical
+  exactly when the subject is empty (the leaf profile, run before, did the rest: CA flag,
+  key usage, EKU, critical extensions, key policy, validity);
 * the leaf's signature algorithm among the ones we verify here (ECDSA and RSA PKCS#1 v1.5
   with SHA-256/384/512; pyca permits exactly those plus RSA-PSS, which goes to the engine)
   and the signature itself, with the intermediate's public key loaded once;
