@@ -64,7 +64,7 @@ class ResultCache:
         self._entries: OrderedDict[Hashable, tuple[float, ClientIdentity, float, int, int]] = (
             OrderedDict()
         )
-        self._bytes = 0
+        self._kib = 0
         self._lock = threading.Lock()
         self._owner: weakref.ref[Any] | None = None
 
@@ -74,7 +74,7 @@ class ResultCache:
     @property
     def size_bytes(self) -> int:
         """Estimated bytes held by the entries (what ``max_bytes`` bounds)."""
-        return self._bytes
+        return self._kib << 10
 
     def bind(self, owner: object) -> None:
         """Make ``owner`` (a ``Verifier``) the only user of this cache."""
@@ -100,7 +100,7 @@ class ResultCache:
                 return None
             if entry[0] <= now:
                 del self._entries[key]
-                self._bytes -= entry[4]
+                self._kib -= entry[4]
                 self.stats.expirations += 1
                 self.stats.misses += 1
                 return None
@@ -126,28 +126,30 @@ class ResultCache:
         expires = min(now + limit, not_after)
         if expires <= now:
             return
-        cost = size + ENTRY_OVERHEAD
+        # Counted in KiB: a small int is shared by the interpreter, a byte count would be
+        # one more object per entry.
+        cost = (size + ENTRY_OVERHEAD + 1023) >> 10
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= old[4]
+                self._kib -= old[4]
             self._entries[key] = (expires, identity, not_after, revocation_generation, cost)
-            self._bytes += cost
-            while len(self._entries) > self.maxsize or self._bytes > self.max_bytes:
+            self._kib += cost
+            while len(self._entries) > self.maxsize or self._kib << 10 > self.max_bytes:
                 _, dropped = self._entries.popitem(last=False)
-                self._bytes -= dropped[4]
+                self._kib -= dropped[4]
                 self.stats.evictions += 1
 
     def discard(self, key: Hashable) -> None:
         with self._lock:
             entry = self._entries.pop(key, None)
             if entry is not None:
-                self._bytes -= entry[4]
+                self._kib -= entry[4]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._bytes = 0
+            self._kib = 0
 
 
 class CertificateInterner:
