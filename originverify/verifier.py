@@ -417,9 +417,10 @@ class Verifier:
             state.via = "edge_verdict"
             state.trace.step("chain", str, "not re-validated: edge's verdict trusted (opt-in)")
             return
-        snapshot, subpaths = self.trust.snapshot, self.subpaths
+        snapshot, subpaths, probe = self.trust.snapshot, self.subpaths, None
         if subpaths is not None:
-            path = subpaths.path_for(leaf, forwarded.leaf, forwarded.chain, snapshot, state.at)
+            probe = subpaths.probe(forwarded.leaf, forwarded.chain, snapshot.digest)
+            path = subpaths.check(probe, leaf, forwarded.leaf, snapshot, state.at)
             if path is not None:
                 state.path, state.via = path, "fast"
                 state.trace.validated_path(path)
@@ -427,8 +428,8 @@ class Verifier:
                 return
         state.path = self.engine.validate(leaf, state.chain, state.at, snapshot)
         intern_validated(self.interned, forwarded, state.chain, state.path)
-        if subpaths is not None:
-            subpaths.learn(forwarded.leaf, forwarded.chain, state.path, snapshot)
+        if subpaths is not None and probe is not None:
+            subpaths.learn(probe, forwarded.chain, state.path, snapshot)
         state.via = "chain"
         state.trace.validated_path(state.path)
         state.trace.step("chain", _PATH_FOUND.format, self.engine.name, len(state.path))

@@ -38,7 +38,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -79,6 +79,16 @@ class SubPath:
     valid_from: datetime  # latest notBefore on the tail
     valid_until: datetime  # earliest notAfter on the tail (the entry's life)
     size: int
+
+
+class Probe(NamedTuple):
+    """One request's lookup: the leaf's raw fields, the key, the entry found (``None``:
+    none, or known not reusable) and whether the key is known at all."""
+
+    fields: CertFields | None
+    key: bytes
+    entry: SubPath | None
+    known: bool
 
 
 class _SnapshotIndex:
@@ -130,6 +140,38 @@ class SubpathCache:
 
     # -- the request path ------------------------------------------------------------------
 
+    def probe(self, leaf_der: bytes, chain_ders: Sequence[bytes], digest: bytes) -> Probe:
+        """Look the request's sub-path up (trust snapshot ``digest``); ``check`` and
+        ``learn`` take the result, so the leaf is walked and the key hashed once."""
+        fields = cert_fields(leaf_der)
+        if fields is None:
+            return Probe(None, b"", None, True)
+        key = _key(digest, fields.issuer, chain_ders)
+        with self._lock:
+            known = key in self._entries
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        return Probe(fields, key, entry, known)
+
+    def check(
+        self,
+        probe: Probe,
+        leaf: x509.Certificate,
+        leaf_der: bytes,
+        snapshot: TrustSnapshot,
+        now: datetime,
+    ) -> list[x509.Certificate] | None:
+        """The validated path for ``leaf`` (leaf first), or ``None``: ask the engine."""
+        if probe.entry is None or probe.fields is None:
+            return None
+        path = self._checked(leaf, leaf_der, probe.fields, probe.entry, snapshot, now)
+        if path is None:
+            self.declined += 1
+        else:
+            self.hits += 1
+        return path
+
     def path_for(
         self,
         leaf: x509.Certificate,
@@ -138,22 +180,9 @@ class SubpathCache:
         snapshot: TrustSnapshot,
         now: datetime,
     ) -> list[x509.Certificate] | None:
-        """The validated path for ``leaf`` (leaf first), or ``None``: ask the engine."""
-        fields = cert_fields(leaf_der)
-        if fields is None:
-            return None
-        key = _key(snapshot.digest, fields.issuer, chain_ders)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-        path = self._checked(leaf, leaf_der, fields, entry, snapshot, now)
-        if path is None:
-            self.declined += 1
-        else:
-            self.hits += 1
-        return path
+        """``probe`` then ``check``, in one call."""
+        probe = self.probe(leaf_der, chain_ders, snapshot.digest)
+        return self.check(probe, leaf, leaf_der, snapshot, now)
 
     def _checked(
         self,
@@ -184,26 +213,21 @@ class SubpathCache:
 
     def learn(
         self,
-        leaf_der: bytes,
+        probe: Probe,
         chain_ders: Sequence[bytes],
         path: Sequence[x509.Certificate],
         snapshot: TrustSnapshot,
     ) -> None:
-        """Remember the tail of ``path``, a path pyca's engine just validated for this leaf
-        and presented chain (or remember that it cannot be reused)."""
-        fields = cert_fields(leaf_der)
-        if fields is None or len(path) < 2:
+        """Remember the tail of ``path``, a path pyca's engine just validated for the
+        probed leaf and presented chain (or remember that it cannot be reused)."""
+        if probe.known or probe.fields is None or len(path) < 2:
             return
-        key = _key(snapshot.digest, fields.issuer, chain_ders)
-        with self._lock:
-            if key in self._entries:
-                return
-        entry = self._reusable(fields, chain_ders, path, snapshot)
+        entry = self._reusable(probe.fields, chain_ders, path, snapshot)
         size = entry.size if entry is not None else REFUSED_COST
         with self._lock:
-            if key in self._entries:
+            if probe.key in self._entries:
                 return
-            self._entries[key] = entry
+            self._entries[probe.key] = entry
             self._bytes += size
             while self._bytes > self.max_bytes and self._entries:
                 _, dropped = self._entries.popitem(last=False)

@@ -96,4 +96,4 @@ def test_revoked_intermediate_is_refused_alike() -> None:
             assert fast == full
             assert fast[0] == ("revoked" if revoked else None), fast
     assert counts["disagreements"] == 0
-    assert counts["via:fast"] == 2, counts  # the unrevoked run's 2nd and 3rd leaves
+    assert counts["via:fast"] >= 2, counts  # at least the unrevoked run's 2nd and 3rd leaves
