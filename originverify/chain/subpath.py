@@ -45,9 +45,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtensionOID
 
-from ..errors import VerificationError
 from ..trust import TrustSnapshot
-from .clock import check_window, first_instant
 from .der import GENERALIZED_TIME, CertFields, cert_fields
 from .leaf import LEAF_FACTS
 from .policy import ValidationPolicy
@@ -199,17 +197,19 @@ class SubpathCache:
             return None
         if hashlib.sha256(leaf_der).digest() in self._snapshot_index(snapshot).anchors:
             return None  # pyca ends the path at a leaf that is itself an anchor
-        instant = first_instant(leaf, now)
+        leaf_start, leaf_end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+        # The engine's instant (clock.first_instant): every CA must be valid there.
+        instant = min(max(now, leaf_start), leaf_end).replace(microsecond=0)
         if not entry.valid_from <= instant <= entry.valid_until:
+            return None
+        # clock.check_window on the whole path, from the tail's cached bounds.
+        start, end = max(entry.valid_from, leaf_start), min(entry.valid_until, leaf_end)
+        skew = self.clock_skew
+        if end < now - skew or end < start or start > now + skew:
             return None
         if not _signed_by(fields, entry.public_key):
             return None
-        path = [leaf, *entry.tail]
-        try:
-            check_window(path, now, self.clock_skew)
-        except VerificationError:
-            return None
-        return path
+        return [leaf, *entry.tail]
 
     def learn(
         self,
