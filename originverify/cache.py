@@ -26,6 +26,12 @@ from cryptography import x509
 from .errors import ConfigurationError
 from .identity import ClientIdentity
 
+#: What one entry holds besides its leaf's DER (identity, parsed certificate, key, tuple).
+ENTRY_OVERHEAD = 1024
+#: The default byte budget per slot: leaves of up to ~7 KB fill ``maxsize`` entries; bigger
+#: ones (a hostile 40 KB leaf with a valid chain) evict sooner instead of growing the heap.
+BYTES_PER_ENTRY = 8192
+
 
 @dataclass(slots=True)
 class CacheStats:
@@ -38,7 +44,9 @@ class CacheStats:
 class ResultCache:
     """Thread-safe; ``max_age`` caps how long any entry lives (seconds)."""
 
-    def __init__(self, maxsize: int = 1024, max_age: float = 300.0) -> None:
+    def __init__(
+        self, maxsize: int = 1024, max_age: float = 300.0, max_bytes: int | None = None
+    ) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ConfigurationError(
                 f"cache maxsize must be a positive integer, not {maxsize!r} "
@@ -48,16 +56,25 @@ class ResultCache:
             raise ConfigurationError(f"cache max_age must be positive seconds, not {max_age!r}")
         self.maxsize = maxsize
         self.max_age = float(max_age)
+        #: Bound on the estimated bytes held (an entry: its leaf's DER + ENTRY_OVERHEAD),
+        #: so that big leaves evict sooner: by default BYTES_PER_ENTRY per slot.
+        self.max_bytes = maxsize * BYTES_PER_ENTRY if max_bytes is None else max_bytes
         self.stats = CacheStats()
-        # key -> (expires, identity, not_after, revocation generation)
-        self._entries: OrderedDict[Hashable, tuple[float, ClientIdentity, float, int]] = (
+        # key -> (expires, identity, not_after, revocation generation, size)
+        self._entries: OrderedDict[Hashable, tuple[float, ClientIdentity, float, int, int]] = (
             OrderedDict()
         )
+        self._kib = 0
         self._lock = threading.Lock()
         self._owner: weakref.ref[Any] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        """Estimated bytes held by the entries (what ``max_bytes`` bounds)."""
+        return self._kib << 10
 
     def bind(self, owner: object) -> None:
         """Make ``owner`` (a ``Verifier``) the only user of this cache. A new owner (the old
@@ -88,6 +105,7 @@ class ResultCache:
                 return None
             if entry[0] <= now:
                 del self._entries[key]
+                self._kib -= entry[4]
                 self.stats.expirations += 1
                 self.stats.misses += 1
                 return None
@@ -103,6 +121,7 @@ class ResultCache:
         now: float,
         revocation_generation: int = 0,
         max_age: float | None = None,
+        size: int = 0,
     ) -> None:
         """Store until ``min(now + max_age, not_after)``; nothing already expired is stored.
 
@@ -112,20 +131,30 @@ class ResultCache:
         expires = min(now + limit, not_after)
         if expires <= now:
             return
+        # Counted in KiB: a small int is shared by the interpreter, a byte count would be
+        # one more object per entry.
+        cost = (size + ENTRY_OVERHEAD + 1023) >> 10
         with self._lock:
-            self._entries[key] = (expires, identity, not_after, revocation_generation)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._kib -= old[4]
+            self._entries[key] = (expires, identity, not_after, revocation_generation, cost)
+            self._kib += cost
+            while len(self._entries) > self.maxsize or self._kib << 10 > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._kib -= dropped[4]
                 self.stats.evictions += 1
 
     def discard(self, key: Hashable) -> None:
         with self._lock:
-            self._entries.pop(key, None)
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._kib -= entry[4]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._kib = 0
 
 
 class CertificateInterner:

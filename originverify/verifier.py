@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cache import CertificateInterner
 from .chain import build_engine, check_presented
+from .chain.subpath import subpath_cache
 from .config import Config, VerifierOptions, resolve
 from .errors import ConfigurationError, Reason, VerificationError
 from .headers import HeaderInput, as_headers, values_of
@@ -72,6 +73,7 @@ STAGES = (
 _INLINE = STAGES.index("decode")
 _VALID_AT = "presented certificates valid at {:%Y-%m-%dT%H:%M:%SZ}"
 _PATH_FOUND = "{}: {} certificates up to a configured anchor"
+_FAST = "fast path: leaf signed by a validated sub-path, {} certificates up to an anchor"
 
 #: What an unexpected exception in a stage becomes (default: malformed_certificate).
 _UNEXPECTED = {"revocation": Reason.REVOCATION_UNKNOWN, "rules": Reason.RULE_DENIED}
@@ -94,6 +96,7 @@ class Verifier:
             self.cache.bind(self)
         self._cache_salt = os.urandom(16)  # keys of this verifier only, whatever the cache
         self.interned = CertificateInterner()
+        self.subpaths = subpath_cache(self.engine, c.policy)  # None: fast path off
         self._cert_headers = tuple(h.lower() for h in self.format.header_names)
         self.source.bind(self._cert_headers)
         self._guarded = frozenset(self._cert_headers)
@@ -251,6 +254,8 @@ class Verifier:
         )
         if self.cache is not None:
             self.cache.clear()  # keys bind the old digest: no entry can be found anyway
+        if self.subpaths is not None:
+            self.subpaths.clear()
 
     # -- running and settling --------------------------------------------------------------
 
@@ -423,22 +428,29 @@ class Verifier:
         state.trace.step("key and validity", _VALID_AT.format, now)
 
     def _chain(self, state: State) -> None:
-        assert state.forwarded is not None and state.leaf is not None
+        forwarded, leaf = state.forwarded, state.leaf
+        assert forwarded is not None and forwarded.leaf is not None and leaf is not None
         if self.engine is None or self.trust is None:
-            state.path = edge_verdict_path(self.format, state.forwarded, state.leaf)
+            state.path = edge_verdict_path(self.format, forwarded, leaf)
             state.via = "edge_verdict"
             state.trace.step("chain", str, "not re-validated: edge's verdict trusted (opt-in)")
             return
-        state.path = self.engine.validate(state.leaf, state.chain, state.at, self.trust.snapshot)
-        intern_validated(self.interned, state.forwarded, state.chain, state.path)
+        snapshot, subpaths, probe = self.trust.snapshot, self.subpaths, None
+        if subpaths is not None:
+            probe = subpaths.probe(forwarded.leaf, forwarded.chain, snapshot.digest)
+            path = subpaths.check(probe, leaf, forwarded.leaf, snapshot, state.at)
+            if path is not None:
+                state.path, state.via = path, "fast"
+                state.trace.validated_path(path)
+                state.trace.step("chain", _FAST.format, len(path))
+                return
+        state.path = self.engine.validate(leaf, state.chain, state.at, snapshot)
+        intern_validated(self.interned, forwarded, state.chain, state.path)
+        if subpaths is not None and probe is not None:
+            subpaths.learn(probe, forwarded.chain, state.path, snapshot)
         state.via = "chain"
         state.trace.validated_path(state.path)
-        state.trace.step(
-            "chain",
-            "{}: {} certificates up to a configured anchor".format,
-            self.engine.name,
-            len(state.path),
-        )
+        state.trace.step("chain", _PATH_FOUND.format, self.engine.name, len(state.path))
 
     def _revocation(self, state: State) -> None:
         if self.revocation is None:
@@ -477,6 +489,7 @@ class Verifier:
             state.now,
             state.revocation_generation,
             state.cache_for,
+            len(state.forwarded.leaf or b"") if state.forwarded is not None else 0,
         )
 
     # -- helpers ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
 from .. import describe
@@ -62,8 +63,8 @@ class LeafFacts:
     key: KeyFacts
     refusal: Refusal | None  # a defect every policy refuses (malformed, CA, usage, critical)
     eku: frozenset[x509.ObjectIdentifier] | None
-    critical: frozenset[x509.ObjectIdentifier]  # OIDs of the critical extensions
-    present: frozenset[x509.ObjectIdentifier]  # OIDs of every extension
+    critical: frozenset[x509.ObjectIdentifier]  # critical ones among CRITICAL_ALLOWED
+    present: frozenset[x509.ObjectIdentifier]  # present ones among CRITICAL_ALLOWED
     empty_subject: bool
 
 
@@ -87,8 +88,10 @@ def leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
         key=key_facts(cert),
         refusal=_version_refusal(version) or _structural_refusal(by_oid),
         eku=frozenset(eku_value) if isinstance(eku_value, x509.ExtendedKeyUsage) else None,
-        critical=frozenset(ext.oid for ext in extensions if ext.critical),
-        present=frozenset(by_oid),
+        # Only the OIDs the profile asks about: a memo entry stays small whatever the leaf
+        # carries (2000 junk extensions in 30 KB would otherwise hold ~230 KB per entry).
+        critical=frozenset(e.oid for e in extensions if e.critical and e.oid in CRITICAL_ALLOWED),
+        present=CRITICAL_ALLOWED.intersection(by_oid),
         empty_subject=empty_subject,
     )
 
@@ -125,7 +128,18 @@ def _structural_refusal(by_oid: Extensions) -> Refusal | None:
     return None
 
 
-LEAF_FACTS: Memo[LeafFacts | Refusal] = Memo(leaf_facts)
+def detached_leaf_facts(cert: x509.Certificate) -> LeafFacts | Refusal:
+    """``leaf_facts`` read from a throwaway parse of the same DER: pyca keeps the extension
+    objects it builds on the certificate (~2 KB), and the request's certificate lives on in
+    the result cache's identity."""
+    try:
+        copy = x509.load_der_x509_certificate(cert.public_bytes(Encoding.DER))
+    except Exception:
+        copy = cert
+    return leaf_facts(copy)
+
+
+LEAF_FACTS: Memo[LeafFacts | Refusal] = Memo(detached_leaf_facts)
 
 
 def check_presented(
