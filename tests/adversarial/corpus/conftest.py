@@ -1,0 +1,66 @@
+"""Fixtures of the corpus tests: the corpus itself and the PKI its mutants come from."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.adversarial.corpus.items import Item, MutantPki, mutant_items, public_items
+
+TESTS = Path(__file__).resolve().parents[2]
+for _path in (TESTS / "asgi_wsgi", TESTS / "flask", TESTS / "django"):
+    if str(_path) not in sys.path:  # the server kits (ovkit, dj_helpers), as their suites do
+        sys.path.insert(0, str(_path))
+
+#: Packages that ship the public corpora (the ``dev`` extra installs them).
+CORPUS_PACKAGES = ("cryptography_vectors", "asn1crypto_tests")
+
+
+@pytest.fixture(scope="session")
+def mutant_pki() -> MutantPki:
+    return MutantPki.create()
+
+
+@pytest.fixture(scope="session")
+def corpus(mutant_pki: MutantPki) -> list[Item]:
+    """Every item: the public corpora, then the mutants (deterministic names and order)."""
+    import importlib.util
+
+    missing = [p for p in CORPUS_PACKAGES if importlib.util.find_spec(p) is None]
+    if missing:
+        how = "pip install -e '.[dev]' (cryptography-vectors, asn1crypto-tests)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"corpus packages missing in CI: {missing}; {how}")
+        pytest.skip(f"corpus packages missing: {missing}; {how}")
+    with warnings.catch_warnings():
+        # cryptography warns about negative serials while the corpus is classified.
+        warnings.simplefilter("ignore")
+        items = public_items() + mutant_items(mutant_pki)
+        for item in items:
+            _ = item.parses
+    return items
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The corpus's own tally: sizes, verdicts by reason per preset, crash sites."""
+    summaries = [
+        getattr(m, "SUMMARY", None) for n, m in list(sys.modules.items()) if n.endswith("_corpus_")
+        or n.endswith("test_corpus_inprocess")
+    ]
+    summary = next((s for s in summaries if s), None)
+    if not summary:
+        return
+    write = terminalreporter.write_line
+    write(f"corpus: items by source {summary.get('sources')}")
+    for key, tally in summary.items():
+        if not hasattr(tally, "outcomes"):
+            continue
+        write(f"corpus {key}: {sum(tally.outcomes.values())} requests, {dict(tally.outcomes)}")
+        for hit, labels in tally.hits.items():
+            write(f"  boundary hit x{len(labels)}: {hit} e.g. {labels[0]}")
+        for attribute, labels in tally.unreadable.items():
+            write(f"  accepted identity raises x{len(labels)}: {attribute} e.g. {labels[0]}")

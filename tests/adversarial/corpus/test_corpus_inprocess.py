@@ -1,0 +1,160 @@
+"""Every corpus item through ``Verifier.verify_request``, as the leaf and as a chain element,
+for one preset of each wire-encoding family; encoded by the project's own test encoders.
+
+Asserted per request: no exception other than ``VerificationError`` leaves the verifier;
+the verdict is one the item allows (``harness.expected``); no boundary hit outside the
+known crash sites (``known.py``); no attribute of an accepted identity raises. The tally
+(items by source, verdicts by reason, crash sites) is printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+
+import pytest
+
+from originverify import Reason
+from originverify.devpki import cert_pem
+from tests.adversarial.corpus.harness import (
+    ACCEPTED,
+    CHAIN_PRESETS,
+    PRESETS,
+    Tally,
+    expected,
+    placements,
+    request_headers,
+    run,
+    verifier,
+)
+from tests.adversarial.corpus.items import Item, MutantPki
+from tests.adversarial.corpus.known import BOUNDARY, IDENTITY_ATTRIBUTES, known_site
+
+#: Filled by the tests, printed by the corpus conftest's terminal summary.
+SUMMARY: dict[str, object] = {}
+
+
+def _run_preset(preset: str, corpus: list[Item], pki: MutantPki) -> Tally:
+    v = verifier(preset, cert_pem(pki.root.cert))
+    tally = Tally()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cryptography's deprecation warnings on odd serials
+        for item in corpus:
+            for position, leaf, chain in placements(item, pki):
+                if position == "chain" and preset not in CHAIN_PRESETS:
+                    continue  # this edge forwards the leaf only
+                verdict = run(v, request_headers(preset, leaf, chain))
+                label = f"{preset}:{position}:{item.name}"
+                tally.add(label, item, verdict, expected(item, position))
+    return tally
+
+
+def test_corpus_has_every_source(corpus: list[Item]) -> None:
+    sources = Counter(item.source for item in corpus)
+    SUMMARY["sources"] = dict(sources)
+    SUMMARY["parses"] = dict(Counter((i.source, i.parses) for i in corpus))
+    assert sources["pyca"] > 500
+    assert sources["asn1crypto"] > 40
+    assert sources["mutant"] > 1000
+    # limbo.json lives in shared/, beside the repository; CI has a copy.
+    assert sources["limbo"] > 500 or not (
+        __import__("tests.conformance.limbo", fromlist=["LIMBO"]).LIMBO.exists()
+    )
+    # Both halves are real: malformed bytes and certificates that parse.
+    assert sum(1 for i in corpus if not i.parses) > 500
+    assert sum(1 for i in corpus if i.parses) > 1000
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_corpus_through_verify_request(
+    preset: str, corpus: list[Item], mutant_pki: MutantPki
+) -> None:
+    tally = _run_preset(preset, corpus, mutant_pki)
+    SUMMARY[preset] = tally
+    assert not tally.escaped, "\n".join(tally.escaped[:20])
+    assert not tally.wrong, "\n".join(tally.wrong[:20])
+    new_sites = {
+        str(hit): labels[:3]
+        for hit, labels in tally.hits.items()
+        if known_site(hit.site, hit.exception) is None
+    }
+    assert not new_sites, f"new crash sites (add a fix, or list them in known.py): {new_sites}"
+    new_attributes = {a: v[:3] for a, v in tally.unreadable.items() if a not in IDENTITY_ATTRIBUTES}
+    assert not new_attributes, f"accepted identities whose attributes raise: {new_attributes}"
+    # The corpus is not vacuous for this preset: both verdict kinds occur.
+    assert tally.outcomes[Reason.MALFORMED_CERTIFICATE.value] > 500
+    assert sum(n for o, n in tally.outcomes.items() if o != ACCEPTED) > 1000
+
+
+#: The smallest corpus item reproducing each known crash site: (item, position).
+REPRODUCERS: dict[str, tuple[str, str]] = {
+    "invalid-version": ("pyca:custom/invalid_version.pem#0", "leaf"),
+    "validity-detail-rfc4514": ("pyca:custom/invalid_utf8_common_name.pem#0", "leaf"),
+    "engine-san-ip-length": ("mutant:leaf:san-ip-5-bytes:resigned", "leaf"),
+    "engine-san-unsupported-type": ("mutant:leaf:san-x400-address:resigned", "leaf"),
+}
+
+
+def _find(corpus: list[Item], name: str) -> Item:
+    return next(item for item in corpus if item.name == name)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(key, marks=pytest.mark.xfail(strict=True, reason=f"owner: {known.owner}"))
+        for key, known in BOUNDARY.items()
+    ],
+)
+def test_known_crash_site_is_fixed(key: str, corpus: list[Item], mutant_pki: MutantPki) -> None:
+    """Fails (xfail) while the crash site exists; passes once its owner fixes it, and then
+    strict xfail fails the run until the entry is removed from known.py."""
+    name, position = REPRODUCERS[key]
+    item = _find(corpus, name)
+    v = verifier("cloudfront-passthrough", cert_pem(mutant_pki.root.cert))
+    (leaf, chain) = next((lf, ch) for p, lf, ch in placements(item, mutant_pki) if p == position)
+    verdict = run(v, request_headers("cloudfront-passthrough", leaf, chain))
+    assert verdict.escaped is None
+    assert not verdict.hits, [str(h) for h in verdict.hits]
+    assert verdict.outcome in expected(item, position)
+
+
+UNDECODABLE_SUBJECTS = [
+    "cn-invalid-utf8-0",
+    "cn-invalid-utf8-3",
+    "cn-teletex-high-bytes",
+    "cn-ia5-high-bytes",
+    "cn-unknown-string-tag",
+    "cn-not-a-string",
+    "subject-empty-rdn",
+]
+
+
+@pytest.mark.xfail(strict=True, reason="owner: names (identity.py); see known.IDENTITY")
+@pytest.mark.parametrize("mutation", UNDECODABLE_SUBJECTS)
+def test_accepted_identity_attributes_never_raise(
+    mutation: str, corpus: list[Item], mutant_pki: MutantPki
+) -> None:
+    """A leaf our CA signed with an undecodable subject: either refused (a stable reason)
+    or accepted with every attribute readable; never an identity that raises in a view."""
+    item = _find(corpus, f"mutant:leaf:{mutation}:resigned")
+    v = verifier("cloudfront-passthrough", cert_pem(mutant_pki.root.cert))
+    [(_, leaf, chain)] = placements(item, mutant_pki)
+    verdict = run(v, request_headers("cloudfront-passthrough", leaf, chain))
+    assert verdict.escaped is None
+    assert verdict.unreadable == []
+
+
+@pytest.mark.xfail(strict=True, reason="owner: lead (logs.py reads identity.subject)")
+def test_debug_logging_never_raises(
+    corpus: list[Item], mutant_pki: MutantPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the originverify logger at DEBUG, the accepted-request log line renders the
+    subject; for an undecodable subject it must not raise out of verify_request."""
+    item = _find(corpus, "mutant:leaf:cn-invalid-utf8-0:resigned")
+    v = verifier("cloudfront-passthrough", cert_pem(mutant_pki.root.cert))
+    [(_, leaf, chain)] = placements(item, mutant_pki)
+    with caplog.at_level(logging.DEBUG, logger="originverify"):
+        verdict = run(v, request_headers("cloudfront-passthrough", leaf, chain))
+    assert verdict.escaped is None, verdict.escaped
