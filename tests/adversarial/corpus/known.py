@@ -52,6 +52,46 @@ BOUNDARY: dict[str, Known] = {
         "chain (verify.py)",
         "pyca's verifier raises UnsupportedGeneralNameType for an x400Address in a leaf's SAN",
     ),
+    "certvalidator-dn-bitstring": Known(
+        "originverify/engines.py in _validate",
+        "TypeError",
+        "chain (engines.py)",
+        "pyhanko-certvalidator's path building feeds a DN attribute encoded as BIT STRING "
+        "(scottishpower-bitstring-dn.pem, presented as an extra intermediate) to re.sub",
+    ),
+    "certvalidator-key-usage-bits": Known(
+        "originverify/engines.py in _check_leaf_usage",
+        "ValueError",
+        "chain (engines.py)",
+        "asn1crypto raises ValueError reading a keyUsage BIT STRING with 8 unused bits",
+    ),
+    "certvalidator-key-usage-empty": Known(
+        "originverify/engines.py in _check_leaf_usage",
+        "IndexError",
+        "chain (engines.py)",
+        "asn1crypto raises IndexError reading an empty keyUsage BIT STRING (leaf)",
+    ),
+    "certvalidator-ca-key-usage-empty": Known(
+        "originverify/engines.py in _validate",
+        "IndexError",
+        "chain (engines.py)",
+        "the same empty keyUsage BIT STRING on a CA certificate, inside path validation",
+    ),
+    "certvalidator-unknown-key": Known(
+        "originverify/engines.py in _validate",
+        "UnsupportedAlgorithm",
+        "chain (engines.py)",
+        "an intermediate (signed by our root) whose key is on an unknown curve or of an "
+        "unknown algorithm: pyhanko-certvalidator raises UnsupportedAlgorithm checking the "
+        "leaf's signature",
+    ),
+    "both-disagreement-detail": Known(
+        "originverify/engines.py in validate",
+        "ValueError",
+        "chain (engines.py)",
+        "engine='both': the disagreement detail renders an undecodable subject "
+        "(rfc4514_string) while the engines disagree on it",
+    ),
 }
 
 

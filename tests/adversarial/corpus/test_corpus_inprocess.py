@@ -35,12 +35,14 @@ from tests.adversarial.corpus.known import BOUNDARY, IDENTITY_ATTRIBUTES, known_
 SUMMARY: dict[str, object] = {}
 
 
-def _run_preset(preset: str, corpus: list[Item], pki: MutantPki) -> Tally:
-    v = verifier(preset, cert_pem(pki.root.cert))
+def _run_preset(preset: str, corpus: list[Item], pki: MutantPki, engine: str) -> Tally:
+    v = verifier(preset, cert_pem(pki.root.cert), engine=engine)
     tally = Tally()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cryptography's deprecation warnings on odd serials
         for item in corpus:
+            if engine != "cryptography" and item.source == "limbo":
+                continue  # well-formed chains, run through every engine by tests/conformance
             for position, leaf, chain in placements(item, pki):
                 if position == "chain" and preset not in CHAIN_PRESETS:
                     continue  # this edge forwards the leaf only
@@ -66,12 +68,19 @@ def test_corpus_has_every_source(corpus: list[Item]) -> None:
     assert sum(1 for i in corpus if i.parses) > 1000
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+#: (preset, engine): every preset with the default engine, and the other two engines once.
+CONFIGS = [(preset, "cryptography") for preset in PRESETS] + [
+    ("cloudfront-passthrough", "certvalidator"),
+    ("cloudfront-passthrough", "both"),
+]
+
+
+@pytest.mark.parametrize(("preset", "engine"), CONFIGS)
 def test_corpus_through_verify_request(
-    preset: str, corpus: list[Item], mutant_pki: MutantPki
+    preset: str, engine: str, corpus: list[Item], mutant_pki: MutantPki
 ) -> None:
-    tally = _run_preset(preset, corpus, mutant_pki)
-    SUMMARY[preset] = tally
+    tally = _run_preset(preset, corpus, mutant_pki, engine)
+    SUMMARY[f"{preset}/{engine}"] = tally
     assert not tally.escaped, "\n".join(tally.escaped[:20])
     assert not tally.wrong, "\n".join(tally.wrong[:20])
     new_sites = {
@@ -87,12 +96,46 @@ def test_corpus_through_verify_request(
     assert sum(n for o, n in tally.outcomes.items() if o != ACCEPTED) > 1000
 
 
-#: The smallest corpus item reproducing each known crash site: (item, position).
-REPRODUCERS: dict[str, tuple[str, str]] = {
-    "invalid-version": ("pyca:custom/invalid_version.pem#0", "leaf"),
-    "validity-detail-rfc4514": ("pyca:custom/invalid_utf8_common_name.pem#0", "leaf"),
-    "engine-san-ip-length": ("mutant:leaf:san-ip-5-bytes:resigned", "leaf"),
-    "engine-san-unsupported-type": ("mutant:leaf:san-x400-address:resigned", "leaf"),
+#: The corpus item reproducing each known crash site: (item, position, engine).
+REPRODUCERS: dict[str, tuple[str, str, str]] = {
+    "invalid-version": ("pyca:custom/invalid_version.pem#0", "leaf", "cryptography"),
+    "validity-detail-rfc4514": (
+        "pyca:custom/invalid_utf8_common_name.pem#0",
+        "leaf",
+        "cryptography",
+    ),
+    "engine-san-ip-length": ("mutant:leaf:san-ip-5-bytes:resigned", "leaf", "cryptography"),
+    "engine-san-unsupported-type": (
+        "mutant:leaf:san-x400-address:resigned",
+        "leaf",
+        "cryptography",
+    ),
+    "certvalidator-dn-bitstring": (
+        "pyca:scottishpower-bitstring-dn.pem#0",
+        "chain",
+        "certvalidator",
+    ),
+    "certvalidator-key-usage-bits": (
+        "mutant:leaf:key-usage-unused-bits-8:resigned",
+        "leaf",
+        "certvalidator",
+    ),
+    "certvalidator-key-usage-empty": (
+        "mutant:leaf:key-usage-empty-bitstring:resigned",
+        "leaf",
+        "certvalidator",
+    ),
+    "certvalidator-ca-key-usage-empty": (
+        "mutant:chain:key-usage-empty-bitstring:resigned",
+        "chain",
+        "certvalidator",
+    ),
+    "certvalidator-unknown-key": (
+        "mutant:chain:spki-curve-unknown:resigned",
+        "chain",
+        "certvalidator",
+    ),
+    "both-disagreement-detail": ("mutant:leaf:cn-invalid-utf8-0:resigned", "leaf", "both"),
 }
 
 
@@ -110,9 +153,9 @@ def _find(corpus: list[Item], name: str) -> Item:
 def test_known_crash_site_is_fixed(key: str, corpus: list[Item], mutant_pki: MutantPki) -> None:
     """Fails (xfail) while the crash site exists; passes once its owner fixes it, and then
     strict xfail fails the run until the entry is removed from known.py."""
-    name, position = REPRODUCERS[key]
+    name, position, engine = REPRODUCERS[key]
     item = _find(corpus, name)
-    v = verifier("cloudfront-passthrough", cert_pem(mutant_pki.root.cert))
+    v = verifier("cloudfront-passthrough", cert_pem(mutant_pki.root.cert), engine=engine)
     (leaf, chain) = next((lf, ch) for p, lf, ch in placements(item, mutant_pki) if p == position)
     verdict = run(v, request_headers("cloudfront-passthrough", leaf, chain))
     assert verdict.escaped is None
