@@ -46,21 +46,19 @@ def corpus(mutant_pki: MutantPki) -> list[Item]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The corpus's own tally: sizes, verdicts by reason per preset, crash sites."""
-    summaries = [
-        getattr(m, "SUMMARY", None) for n, m in list(sys.modules.items()) if n.endswith("_corpus_")
-        or n.endswith("test_corpus_inprocess")
-    ]
-    summary = next((s for s in summaries if s), None)
-    if not summary:
-        return
+    """The corpus's own tally: sizes, verdicts by reason, crash sites, HTTP statuses."""
     write = terminalreporter.write_line
-    write(f"corpus: items by source {summary.get('sources')}")
-    for key, tally in summary.items():
-        if not hasattr(tally, "outcomes"):
+    for name, module in sorted(sys.modules.items()):
+        summary = getattr(module, "SUMMARY", None)
+        if not name.startswith("tests.adversarial.corpus.test_") or not summary:
             continue
-        write(f"corpus {key}: {sum(tally.outcomes.values())} requests, {dict(tally.outcomes)}")
-        for hit, labels in tally.hits.items():
-            write(f"  boundary hit x{len(labels)}: {hit} e.g. {labels[0]}")
-        for attribute, labels in tally.unreadable.items():
-            write(f"  accepted identity raises x{len(labels)}: {attribute} e.g. {labels[0]}")
+        for key, value in summary.items():
+            if not hasattr(value, "outcomes"):
+                write(f"corpus {name.rsplit('_', 1)[-1]} {key}: {dict(value)}")
+                continue
+            total = sum(value.outcomes.values())
+            write(f"corpus {key}: {total} requests, {dict(value.outcomes.most_common())}")
+            for hit, labels in value.hits.items():
+                write(f"  boundary hit x{len(labels)}: {hit} e.g. {labels[0]}")
+            for attribute, labels in value.unreadable.items():
+                write(f"  accepted identity raises x{len(labels)}: {attribute} e.g. {labels[0]}")
