@@ -79,10 +79,21 @@ def _judge(
 
 
 @pytest.mark.parametrize(
-    ("engine", "every"), [("cryptography", 1), ("certvalidator", 20), ("both", 20)]
+    ("engine", "ways", "every"),
+    [
+        ("cryptography", HOW[:2], 1),  # objects: the whole corpus
+        ("cryptography", HOW[2:], 10),  # settings naming files: a slice
+        ("certvalidator", HOW[:2], 40),
+        ("both", HOW[:2], 40),
+    ],
 )
 def test_corpus_as_configuration(
-    engine: str, every: int, corpus: list[Item], mutant_pki: MutantPki, tmp_path: Path
+    engine: str,
+    ways: tuple[str, ...],
+    every: int,
+    corpus: list[Item],
+    mutant_pki: MutantPki,
+    tmp_path: Path,
 ) -> None:
     tally: Counter[str] = Counter()
     crashes = []
@@ -90,11 +101,11 @@ def test_corpus_as_configuration(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for item in items:
-            for how in HOW if engine == "cryptography" else HOW[:2]:
+            for how in ways:
                 crash = _judge(item, mutant_pki, how, engine, tmp_path, tally)
                 if crash:
                     crashes.append(crash)
-    SUMMARY[engine] = tally
+    SUMMARY[f"{engine} {'/'.join(ways)}"] = tally
     assert not crashes, "\n".join(crashes[:20])
     assert tally["ConfigurationError"] > 50 and tally["loaded"] > 50
 
