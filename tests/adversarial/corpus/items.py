@@ -73,9 +73,7 @@ def _blocks(data: bytes) -> Iterator[bytes]:
     """Every PEM block's bytes (whatever its label), or the file itself if it is not PEM."""
     found = False
     for match in _PEM.finditer(data):
-        body = b"".join(
-            line.strip() for line in match.group(2).splitlines() if b":" not in line
-        )
+        body = b"".join(line.strip() for line in match.group(2).splitlines() if b":" not in line)
         try:
             yield base64.b64decode(body, validate=False)
             found = True
@@ -179,8 +177,13 @@ def mutant_items(pki: MutantPki) -> list[Item]:
             if cert.encode() == der:
                 continue  # already so in the original (an intermediate is a CA already)
             items.append(
-                Item(f"mutant:{role}:{name}:resigned", "mutant", tlv.resign(cert, issuer_key),
-                     role, signed=True)  # fmt: skip
+                Item(
+                    f"mutant:{role}:{name}:resigned",
+                    "mutant",
+                    tlv.resign(cert, issuer_key),
+                    role,
+                    signed=True,
+                )
             )
             items.append(Item(f"mutant:{role}:{name}:unsigned", "mutant", cert.encode(), role))
         items.extend(

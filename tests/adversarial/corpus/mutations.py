@@ -455,9 +455,7 @@ def byte_mutations(der: bytes) -> Iterator[tuple[str, bytes]]:
         if header == 2:
             yield f"n{index}-length-plus-one", _with_byte(der, offset + 1, der[offset + 1] + 1)
             if der[offset + 1]:
-                yield f"n{index}-length-minus-one", _with_byte(
-                    der, offset + 1, der[offset + 1] - 1
-                )
+                yield f"n{index}-length-minus-one", _with_byte(der, offset + 1, der[offset + 1] - 1)
             long_form = bytes([tag, 0x81, len(body)]) + body
             yield f"n{index}-length-non-minimal", head + long_form + rest
             if node.constructed:

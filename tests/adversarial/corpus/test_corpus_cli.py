@@ -33,10 +33,11 @@ KNOWN: dict[tuple[str, str], str] = {
     # trust.py (owner: chain), via --anchors: see test_corpus_config.py
     ("_parse_bytes", "InvalidVersion"): "an anchor with a version other than v1/v3",
 }
+UNKNOWN_KEY = "pyca:custom/unsupported_subject_public_key_info.pem#0"
 REPRODUCERS = {
     ("read_request", "LineTooLong"): "pyca:custom/crl_almost_10k.pem#0",
     ("_describe_cert", "ValueError"): "pyca:custom/invalid_utf8_common_name.pem#0",
-    ("_describe_cert", "UnsupportedAlgorithm"): "pyca:custom/unsupported_subject_public_key_info.pem#0",
+    ("_describe_cert", "UnsupportedAlgorithm"): UNKNOWN_KEY,
     ("_describe_cert", "TypeError"): "mutant:chain:n14-length-minus-one",
 }
 
@@ -118,7 +119,7 @@ def test_known_cli_crash_is_fixed(
 ) -> None:
     monkeypatch.setenv(SECRET_ENV, SECRET)
     item = next(i for i in corpus if i.name == REPRODUCERS[site])
-    position, leaf, chain = placements(item, mutant_pki)[-1]
+    _, leaf, chain = placements(item, mutant_pki)[-1]
     request = files / "reproducer.txt"
     request.write_bytes(capture(request_headers("cloudfront-passthrough", leaf, chain)))
     code, output = check([str(request), "--anchors", str(files / "anchors.pem"),

@@ -71,7 +71,9 @@ def _judge(
         tally["crash"] += 1
         return None if site in KNOWN else f"{how}/{engine} {item.name}: {site} {exc!r}"
     tally["loaded"] += 1
-    verdict = run(v, request_headers("cloudfront-passthrough", pki.leaf.der, (pki.intermediate_der,)))
+    verdict = run(
+        v, request_headers("cloudfront-passthrough", pki.leaf.der, (pki.intermediate_der,))
+    )
     tally[f"request:{verdict.outcome}"] += 1
     if verdict.escaped is not None:
         return f"{how}/{engine} {item.name}: request raised {verdict.escaped}"
