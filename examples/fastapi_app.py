@@ -17,36 +17,15 @@ import argparse
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
+from fastapi import Depends, FastAPI, Request, WebSocket
 
-from originverify import ClientIdentity, Rules, VerificationError, build_verifier
+from originverify import ClientIdentity, Rules, build_verifier
 from originverify.asgi import ClientCertMiddleware, client_identity
-
-
-def client_cert(request: Request) -> ClientIdentity:
-    """Dependency: the verified client, or 401 (the middleware runs in optional mode)."""
-    identity = client_identity(request)
-    if identity is None:
-        raise HTTPException(401, "client certificate required")
-    return identity
-
+from originverify.starlette import ClientCertRefused, RequireClient, refusal_handler
 
 ADMINS = Rules(emails=("*@example.org",))  # compiled once, at import
-
-
-def admin_cert(client: Annotated[ClientIdentity, Depends(client_cert)]) -> ClientIdentity:
-    """Dependency: a verified client the ADMINS rules allow, or 403."""
-    try:
-        ADMINS.check(client)
-    except VerificationError as error:
-        raise HTTPException(error.http_status, error.public_message) from None
-    return client
-
-
-Client = Annotated[ClientIdentity, Depends(client_cert)]
-Admin = Annotated[ClientIdentity, Depends(admin_cert)]
 
 
 def create_app() -> FastAPI:
@@ -61,6 +40,11 @@ def create_app() -> FastAPI:
     )
     app = FastAPI(title="originverify example")
     app.add_middleware(ClientCertMiddleware, verifier=verifier)
+    # Dependency refusals answer exactly like the middleware's (401/403, text or JSON).
+    app.add_exception_handler(ClientCertRefused, refusal_handler)
+    # The verified client, or 401; with rules, 403 when they say no (logged and counted).
+    client = Depends(RequireClient(verifier))
+    admin = Depends(RequireClient(verifier, rules=ADMINS))
 
     @app.get("/")
     def index(request: Request) -> dict[str, Any]:
@@ -68,16 +52,16 @@ def create_app() -> FastAPI:
         return {"anonymous": identity is None, "cn": identity.common_name if identity else None}
 
     @app.get("/hello")
-    def hello(client: Client) -> dict[str, Any]:
-        return {"hello": client.common_name}
+    def hello(who: ClientIdentity = client) -> dict[str, Any]:
+        return {"hello": who.common_name}
 
     @app.get("/api/me")
-    def me(client: Client) -> dict[str, object]:
-        return client.as_dict()
+    def me(who: ClientIdentity = client) -> dict[str, object]:
+        return who.as_dict()
 
     @app.get("/admin")
-    def admin(client: Admin) -> dict[str, Any]:
-        return {"administrator": client.emails[0]}
+    def administrator(who: ClientIdentity = admin) -> dict[str, Any]:
+        return {"administrator": who.emails[0]}
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:

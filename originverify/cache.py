@@ -12,6 +12,7 @@ the same whatever the headers weigh, and a reload of the anchors misses every ol
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import weakref
@@ -19,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
+
+from cryptography import x509
 
 from .errors import ConfigurationError
 from .identity import ClientIdentity
@@ -118,3 +121,48 @@ class ResultCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class CertificateInterner:
+    """Parsed CA certificates by SHA-256 of their exact DER, so the intermediates every
+    device of a fleet forwards are parsed once and shared by every cache entry.
+
+    Only certificates on a path the engine validated are added (an attacker cannot fill
+    it with junk), and it is bounded in bytes of DER (``max_bytes``), least recently used
+    first out. Identical bytes are the identical certificate, so sharing is sound.
+    """
+
+    def __init__(self, max_bytes: int = 1 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._certificates: OrderedDict[bytes, tuple[int, x509.Certificate]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._certificates)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def get(self, der: bytes) -> x509.Certificate | None:
+        key = hashlib.sha256(der).digest()
+        with self._lock:
+            found = self._certificates.get(key)
+            if found is None:
+                return None
+            self._certificates.move_to_end(key)
+            return found[1]
+
+    def add(self, der: bytes, certificate: x509.Certificate) -> None:
+        if len(der) > self.max_bytes:
+            return
+        key = hashlib.sha256(der).digest()
+        with self._lock:
+            if key in self._certificates:
+                return
+            self._certificates[key] = (len(der), certificate)
+            self._bytes += len(der)
+            while self._bytes > self.max_bytes:
+                _, (size, _) = self._certificates.popitem(last=False)
+                self._bytes -= size

@@ -52,6 +52,7 @@ class VerifierOptions(TypedDict, total=False):
     revocation: RevocationChecker | None
     policy: ValidationPolicy | None
     observers: Sequence[Observer]
+    watch_interval: float | None
 
 
 #: Options that build the ``ValidationPolicy``; refused next to ``policy=``.
@@ -65,6 +66,10 @@ POLICY_KEYS = (
 )
 
 _DEFAULT_POLICY = ValidationPolicy()
+#: Defaults of options that ``Config`` holds in resolved form (a cache, not its size).
+CACHE_SIZE = 1024
+CACHE_MAX_AGE = 300.0
+WATCH_INTERVAL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +88,9 @@ class Config:
     engine: str | Engine = "cryptography"
     revocation: RevocationChecker | None = None
     observers: tuple[Observer, ...] = ()
-
-
-#: Defaults of the options that are not part of ``Config`` as given.
-CACHE_SIZE = 1024
-CACHE_MAX_AGE = 300.0
+    #: Seconds between polls of the files the verifier was built from (anchors, secret
+    #: files, ...); ``None`` turns the watcher off. No thread starts without such files.
+    watch_interval: float | None = WATCH_INTERVAL
 
 
 def resolve(options: Mapping[str, Any]) -> Config:
@@ -129,6 +132,7 @@ def _resolve(o: Mapping[str, Any]) -> Config:
         engine=o.get("engine", "cryptography"),
         revocation=o.get("revocation"),
         observers=tuple(o.get("observers", ())),
+        watch_interval=_interval(o.get("watch_interval", WATCH_INTERVAL)),
     )
 
 
@@ -203,6 +207,15 @@ def _limits(limits: Any) -> Limits:
     if isinstance(limits, Mapping):
         return Limits(**{str(k).lower(): _int(v) for k, v in limits.items()})
     raise ConfigurationError("limits must be a Limits object or a mapping")
+
+
+def _interval(value: Any) -> float | None:
+    if value is None or value == 0:
+        return None
+    seconds = float(value)
+    if not seconds > 0:
+        raise ConfigurationError(f"watch_interval must be positive seconds or None, not {value!r}")
+    return seconds
 
 
 def _int(value: Any) -> int:

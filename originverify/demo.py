@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import logging
 import os
 import secrets
 import socket
@@ -160,6 +161,9 @@ def _request(
 
 
 def run_live(pki: DemoPKI, tmp: Path, stream: TextIO) -> int:
+    # The demo prints each verdict and its reason itself; the origin's WARNING lines
+    # (one per refusal, which a real deployment wants on stderr) would repeat them.
+    logging.getLogger("originverify").addHandler(logging.NullHandler())
     secret = secrets.token_urlsafe(32)
     os.environ[SECRET_ENV] = secret
     (tmp / "client-ca.pem").write_bytes(cert_pem(pki.root.cert))
@@ -184,7 +188,33 @@ def run_live(pki: DemoPKI, tmp: Path, stream: TextIO) -> int:
         handler_class=_QuietHandler,
     )
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    edge = subprocess.Popen(
+    edge = _start_edge(edge_port, origin_port, server)
+    try:
+        _wait_for(edge_port, edge)
+
+        def tls(client: str | None) -> ssl.SSLContext:
+            context = ssl.create_default_context(cafile=str(tmp / "server-ca.pem"))
+            if client is not None:
+                context.load_cert_chain(files[client]["cert"], files[client]["key"])
+            return context
+
+        cases = _cases(serialize_item(pki.alice.der), edge_port, origin_port, tls)
+        return _report(cases, stream, edge_port, origin_port)
+    finally:
+        edge.terminate()
+        try:
+            edge.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            edge.kill()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _start_edge(
+    edge_port: int, origin_port: int, server: dict[str, Path]
+) -> subprocess.Popen[bytes]:
+    """The reference forwarder in passthrough mode, as CloudFront would sit in front."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -208,75 +238,62 @@ def run_live(pki: DemoPKI, tmp: Path, stream: TextIO) -> int:
         stderr=subprocess.PIPE,
         env=os.environ.copy(),
     )
-    try:
-        _wait_for(edge_port, edge)
 
-        def tls(client: str | None) -> ssl.SSLContext:
-            context = ssl.create_default_context(cafile=str(tmp / "server-ca.pem"))
-            if client is not None:
-                context.load_cert_chain(files[client]["cert"], files[client]["key"])
-            return context
 
-        forged = serialize_item(pki.alice.der)
-        cases = [
-            Case(
-                "valid device certificate + chain",
-                (200, "accepted"),
-                "chain re-validated up to the origin's own root",
-                lambda: _request(edge_port, tls("alice")),
-            ),
-            Case(
-                "no client certificate",
-                (401, "missing_certificate"),
-                "passthrough lets it in; the origin requires one",
-                lambda: _request(edge_port, tls(None)),
-            ),
-            Case(
-                "certificate from an unknown CA",
-                (403, "untrusted_chain"),
-                "the edge accepted it (passthrough); the origin did not",
-                lambda: _request(edge_port, tls("stranger")),
-            ),
-            Case(
-                "expired certificate",
-                (403, "expired"),
-                "validity is checked at the origin",
-                lambda: _request(edge_port, tls("expired")),
-            ),
-            Case(
-                "server certificate used as a client",
-                (403, "bad_usage"),
-                "EKU serverAuth only: not for client authentication",
-                lambda: _request(edge_port, tls("server-only")),
-            ),
-            Case(
-                "client sends its own Client-Cert header",
-                (401, "missing_certificate"),
-                "the edge replaces forged certificate headers",
-                lambda: _request(edge_port, tls(None), {"Client-Cert": forged}),
-            ),
-            Case(
-                "client sends Client_Cert (underscore)",
-                (400, "edge"),
-                "the edge refuses underscore spellings outright",
-                lambda: _request(edge_port, tls(None), {"Client_Cert": forged}),
-            ),
-            Case(
-                "spoofed Client-Cert straight to the origin",
-                (403, "edge_secret_missing"),
-                "no edge secret: the header proves nothing",
-                lambda: _request(origin_port, None, {"Client-Cert": forged}),
-            ),
-        ]
-        return _report(cases, stream, edge_port, origin_port)
-    finally:
-        edge.terminate()
-        try:
-            edge.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            edge.kill()
-        httpd.shutdown()
-        httpd.server_close()
+def _cases(
+    forged: str, edge_port: int, origin_port: int, tls: Callable[[str | None], ssl.SSLContext]
+) -> list[Case]:
+    """What the demo tries, with the verdict each must get and why."""
+    return [
+        Case(
+            "valid device certificate + chain",
+            (200, "accepted"),
+            "chain re-validated up to the origin's own root",
+            lambda: _request(edge_port, tls("alice")),
+        ),
+        Case(
+            "no client certificate",
+            (401, "missing_certificate"),
+            "passthrough lets it in; the origin requires one",
+            lambda: _request(edge_port, tls(None)),
+        ),
+        Case(
+            "certificate from an unknown CA",
+            (403, "untrusted_chain"),
+            "the edge accepted it (passthrough); the origin did not",
+            lambda: _request(edge_port, tls("stranger")),
+        ),
+        Case(
+            "expired certificate",
+            (403, "expired"),
+            "validity is checked at the origin",
+            lambda: _request(edge_port, tls("expired")),
+        ),
+        Case(
+            "server certificate used as a client",
+            (403, "bad_usage"),
+            "EKU serverAuth only: not for client authentication",
+            lambda: _request(edge_port, tls("server-only")),
+        ),
+        Case(
+            "client sends its own Client-Cert header",
+            (401, "missing_certificate"),
+            "the edge replaces forged certificate headers",
+            lambda: _request(edge_port, tls(None), {"Client-Cert": forged}),
+        ),
+        Case(
+            "client sends Client_Cert (underscore)",
+            (400, "edge"),
+            "the edge refuses underscore spellings outright",
+            lambda: _request(edge_port, tls(None), {"Client_Cert": forged}),
+        ),
+        Case(
+            "spoofed Client-Cert straight to the origin",
+            (403, "edge_secret_missing"),
+            "no edge secret: the header proves nothing",
+            lambda: _request(origin_port, None, {"Client-Cert": forged}),
+        ),
+    ]
 
 
 def _wait_for(port: int, edge: subprocess.Popen[bytes]) -> None:

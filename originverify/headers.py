@@ -172,6 +172,8 @@ def as_headers(source: HeaderInput) -> Headers:
     with ``from_environ`` by the caller: its keys are not header names."""
     if isinstance(source, HeaderList | WSGIHeaders):
         return source
+    if isinstance(source, list | tuple):  # before the Protocol check, which is slow
+        return HeaderList(source)
     if isinstance(source, Mapping):
         return from_mapping(source)
     if isinstance(source, Headers):

@@ -55,6 +55,11 @@ KEYS: dict[str, str] = {
     "ocsp": "ask the AIA OCSP responder when no current CRL answers",
     "ocsp_timeout": "seconds an OCSP query may take on the request path",
     "crl_refresh_interval": "longest time between CRL refreshes, in seconds",
+    "metrics": "'prometheus' to count outcomes and time verifications (extra 'metrics'), "
+    "or 'off' (default)",
+    "watch_interval": "seconds between checks of the files the verifier reads (anchors, "
+    "secret files) for changes; 0 turns watching off (default 5)",
+    "tracing": "True to record an OpenTelemetry span per verification (extra 'otel')",
     **SIGNATURE_SETTINGS,
 }
 #: Any of these turns the signed envelope (RFC 9421) on as a source proof.
@@ -136,6 +141,32 @@ def _revocation(settings: Mapping[str, Any]) -> RevocationChecker | None:
     return Revocation.from_settings(settings)
 
 
+def _observers(settings: Mapping[str, Any]) -> list[Any]:
+    observers: list[Any] = []
+    metrics = str(settings.get("metrics") or "off").lower()
+    if metrics == "prometheus":
+        try:
+            from .metrics import PrometheusMetrics
+
+            observers.append(PrometheusMetrics.default())
+        except ImportError:
+            raise ConfigurationError(
+                "metrics='prometheus' needs prometheus_client: pip install 'originverify[metrics]'"
+            ) from None
+    elif metrics != "off":
+        raise ConfigurationError(f"metrics must be 'prometheus' or 'off', not {metrics!r}")
+    if _flag(settings.get("tracing", False), "tracing"):
+        try:
+            from .metrics import OpenTelemetrySpans
+
+            observers.append(OpenTelemetrySpans())
+        except ImportError:
+            raise ConfigurationError(
+                "tracing needs opentelemetry-api: pip install 'originverify[otel]'"
+            ) from None
+    return observers
+
+
 #: Settings keys that are ``Verifier`` options under the same name.
 _SAME_NAME = (
     "mode",
@@ -147,6 +178,7 @@ _SAME_NAME = (
     "cache_max_age",
     "limits",
     "engine",
+    "watch_interval",
 )
 
 
@@ -169,6 +201,7 @@ def build_verifier(settings: Mapping[str, Any], prefix: str = "") -> Verifier:
         options["format"] = s["format"]
     if "cache_size" in s:
         options["cache"] = s["cache_size"]
+    options["observers"] = _observers(s)
     options["source"] = build_source(s)
     options["revocation"] = _revocation(s)
     return Verifier(**options)

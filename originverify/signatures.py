@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -42,6 +44,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import ConfigurationError, OriginVerifyError, Reason, VerificationError
+from .headers import Headers
 from .source import RequestContext, SourceProof
 
 if TYPE_CHECKING:  # pragma: no cover - types only; the module is imported lazily
@@ -368,6 +371,65 @@ class NonceCache:
             return True
 
 
+# -- certificate headers bound by a signed digest (CloudFront Functions) ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestBinding:
+    """Lets a signature leave the leaf certificate header uncovered when it covers the leaf's
+    SHA-256 instead: the origin hashes the forwarded leaf and refuses a mismatch
+    (``edge_mismatch``). The chain header may then stay uncovered too: intermediates prove
+    nothing by themselves, they are validated against the origin's own anchors.
+
+    For an edge that can sign what it *sees* but not the certificate it forwards: a CloudFront
+    Function sees ``CloudFront-Viewer-Cert-Sha256`` but never ``Client-Cert``
+    (docs/cloudfront-signing.md). The leaf is an RFC 9440 byte sequence; the digest 64 hex.
+    """
+
+    certificate: str = "client-cert"
+    digest: str = "cloudfront-viewer-cert-sha256"
+    chain: str = "client-cert-chain"
+
+    def names(self) -> tuple[str, str, str]:
+        return (self.certificate.lower(), self.digest.lower(), self.chain.lower())
+
+    def exempt(self, covered: list[str]) -> frozenset[str]:
+        """The certificate headers a signature covering ``covered`` may leave uncovered."""
+        certificate, digest, chain = self.names()
+        if digest not in covered or certificate in covered:
+            return frozenset()
+        return frozenset((certificate, chain))
+
+    def verify(self, headers: Headers) -> None:
+        """After the signature verified: the forwarded leaf hashes to the signed digest."""
+        certificate, digest, _ = self.names()
+        leaves = headers.get_all(certificate)
+        if not leaves:  # the edge hashed a certificate that did not arrive
+            raise VerificationError(
+                Reason.EDGE_MISMATCH, f"signed {digest!r} but no {certificate!r} forwarded"
+            )
+        if len(leaves) > 1:
+            raise VerificationError(Reason.DUPLICATE_HEADER, f"{certificate!r} appears twice")
+        value = leaves[0].strip()
+        try:
+            if len(value) < 2 or value[0] != ":" or value[-1] != ":":
+                raise ValueError("not an RFC 9440 byte sequence")
+            der = base64.b64decode(value[1:-1], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise VerificationError(
+                Reason.MALFORMED_HEADER, f"{certificate!r}: {exc}"[:120]
+            ) from None
+        signed = headers.get_all(digest)[0].strip().lower()  # covered: present exactly once
+        if not hmac.compare_digest(hashlib.sha256(der).hexdigest(), signed):
+            raise VerificationError(
+                Reason.EDGE_MISMATCH, f"{certificate!r} does not hash to the signed {digest!r}"
+            )
+
+
+#: CloudFront passthrough: ``Client-Cert`` bound by ``CloudFront-Viewer-Cert-Sha256``.
+CLOUDFRONT_DIGEST_BINDING = DigestBinding()
+
+
 # -- origin side -----------------------------------------------------------------------------
 
 
@@ -390,6 +452,8 @@ class SignedEnvelope(SourceProof):
     ``expires`` says; ``clock_skew`` tolerates edge/origin clock drift. ``nonce_cache`` (entries;
     0 or None disables) refuses a second request with the same nonce inside the window.
     ``extra_headers`` are non-certificate headers the edge may sign (its secret header).
+    ``digest_binding`` (``CLOUDFRONT_DIGEST_BINDING``) accepts an uncovered leaf whose SHA-256
+    the signature covers, for edges that cannot see the certificate they forward.
     """
 
     header_names = SIGNATURE_HEADERS
@@ -402,6 +466,7 @@ class SignedEnvelope(SourceProof):
         clock_skew: float | timedelta = 5,
         nonce_cache: NonceCache | int | None = 65536,
         extra_headers: Iterable[str] = DEFAULT_EXTRA_HEADERS,
+        digest_binding: DigestBinding | None = None,
     ) -> None:
         library = _library()
         if not keys:
@@ -434,6 +499,7 @@ class SignedEnvelope(SourceProof):
             nonce_cache = NonceCache(nonce_cache) if nonce_cache > 0 else None
         self.nonce_cache = nonce_cache
         self.extra_headers = tuple(h.lower() for h in extra_headers)
+        self.digest_binding = digest_binding
         self._certificate_headers: tuple[str, ...] | None = None
         self._allowed: frozenset[str] = frozenset()
         self._http_sf = _http_sf()
@@ -457,6 +523,12 @@ class SignedEnvelope(SourceProof):
         self._allowed = frozenset(certificate) | frozenset(self.extra_headers)
         if self._allowed & set(SIGNATURE_HEADERS):
             raise ConfigurationError("the signature headers cannot themselves be signed")
+        if self.digest_binding is not None and not set(self.digest_binding.names()) <= set(
+            certificate
+        ):
+            raise ConfigurationError(
+                f"digest_binding names headers the format does not read: {self.digest_binding}"
+            )
 
     # -- construction from files and the environment ------------------------------------------
 
@@ -558,6 +630,8 @@ class SignedEnvelope(SourceProof):
             raise VerificationError(
                 Reason.SIGNATURE_INVALID, f"signature by {key_id!r} does not verify: {exc}"[:300]
             ) from None
+        if self.digest_binding is not None and self.digest_binding.exempt(fields):
+            self.digest_binding.verify(headers)
 
         nonce = params["nonce"]
         assert isinstance(nonce, str)
@@ -704,8 +778,10 @@ class SignedEnvelope(SourceProof):
                     Reason.DUPLICATE_HEADER, f"covered header {name!r} appears twice"
                 )
         assert self._certificate_headers is not None
+        binding = self.digest_binding
+        exempt = binding.exempt(fields) if binding is not None else frozenset()
         for name in self._certificate_headers:
-            if name not in fields and headers.get_all(name):
+            if name not in fields and name not in exempt and headers.get_all(name):
                 raise VerificationError(
                     Reason.SIGNATURE_COVERAGE,
                     f"certificate header {name!r} is present but not covered by the signature",
@@ -930,6 +1006,8 @@ SETTINGS_KEYS: dict[str, str] = {
     "signature_nonce_cache": "signed envelope: nonces remembered (default 65536, 0 disables)",
     "signature_extra_headers": "signed envelope: non-certificate headers the edge signs "
     "(default ['x-origin-verify'])",
+    "signature_digest_binding": "signed envelope: 'cloudfront' accepts Client-Cert bound by a "
+    "signed CloudFront-Viewer-Cert-Sha256 (CloudFront Function signing)",
 }
 
 
@@ -964,6 +1042,11 @@ def from_settings(settings: Mapping[str, Any]) -> SignedEnvelope | None:
     extra = settings.get("signature_extra_headers")
     if extra is not None:
         options["extra_headers"] = [extra] if isinstance(extra, str) else list(extra)
+    binding = settings.get("signature_digest_binding")
+    if binding is not None:
+        if binding != "cloudfront":
+            raise ConfigurationError("signature_digest_binding: the only value is 'cloudfront'")
+        options["digest_binding"] = CLOUDFRONT_DIGEST_BINDING
     return SignedEnvelope(keys, **options)
 
 

@@ -85,13 +85,18 @@ class EdgeSecret(SourceProof):
                 )
         self.header = header
         self.header_names = (header,)
-        self._digests = tuple(_digest(s) for s in accepted)
-        self._matched = tuple(
-            f"{header} matched secret #{i + 1} of {len(accepted)}" for i in range(len(accepted))
+        self._path: Path | None = None
+        self._accepted = self._digest_all(accepted)
+
+    def _digest_all(self, accepted: list[bytes]) -> tuple[tuple[bytes, str], ...]:
+        """(digest, description) per secret; swapped as one value on reload."""
+        return tuple(
+            (_digest(secret), f"{self.header} matched secret #{i + 1} of {len(accepted)}")
+            for i, secret in enumerate(accepted)
         )
 
     def __repr__(self) -> str:
-        return f"EdgeSecret(header={self.header!r}, secrets=<{len(self._digests)} hidden>)"
+        return f"EdgeSecret(header={self.header!r}, secrets=<{len(self._accepted)} hidden>)"
 
     @property
     def label(self) -> str:
@@ -108,13 +113,28 @@ class EdgeSecret(SourceProof):
     @classmethod
     def from_file(cls, path: str | Path, header: str = "X-Origin-Verify") -> EdgeSecret:
         """Secrets from a file, one per line (Docker/Kubernetes secret mounts)."""
-        try:
-            value = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot read edge secret file {path}: {exc.strerror}"
-            ) from None
-        return cls(header, _split(value))
+        proof = cls(header, _read_secrets(Path(path)))
+        proof._path = Path(path)
+        return proof
+
+    def watched_paths(self) -> list[Path]:
+        """The secret file, when built ``from_file`` (the watcher reloads on change)."""
+        return [self._path] if self._path is not None else []
+
+    def reload(self) -> int:
+        """Re-read the secret file: add the new secret before removing the old one and no
+        request is refused. Raises ``ConfigurationError`` (keeping the old secrets) when
+        the file cannot be read or holds no valid secret. Returns the number accepted."""
+        if self._path is None:
+            return len(self._accepted)
+        fresh = EdgeSecret(self.header, _read_secrets(self._path))
+        self._accepted = fresh._accepted
+        log.warning(
+            "originverify: edge secrets reloaded from %s: %d accepted",
+            self._path,
+            len(self._accepted),
+        )
+        return len(self._accepted)
 
     def check(self, request: RequestContext) -> str:
         headers = request.headers
@@ -127,14 +147,27 @@ class EdgeSecret(SourceProof):
             raise VerificationError(Reason.EDGE_SECRET_MISSING, f"no {self.header} header")
         if len(values) > 1:
             raise VerificationError(Reason.DUPLICATE_HEADER, f"{self.header} appears twice")
-        presented = _digest(values[0].strip().encode("latin-1"))
-        matched = -1
-        for index, accepted in enumerate(self._digests):
+        try:
+            presented = _digest(values[0].strip().encode("latin-1"))
+        except UnicodeEncodeError:  # no HTTP field value decodes to this: not our edge
+            raise VerificationError(
+                Reason.EDGE_SECRET_MISMATCH, f"{self.header} does not match"
+            ) from None
+        matched = ""
+        for accepted, description in self._accepted:  # one generation, read once
             if hmac.compare_digest(presented, accepted):
-                matched = index
-        if matched < 0:
+                matched = description
+        if not matched:
             raise VerificationError(Reason.EDGE_SECRET_MISMATCH, f"{self.header} does not match")
-        return self._matched[matched]
+        return matched
+
+
+def _read_secrets(path: Path) -> list[str]:
+    try:
+        return _split(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigurationError(f"cannot read edge secret file {path}: {reason}") from None
 
 
 def _split(value: str) -> list[str]:

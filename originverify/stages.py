@@ -1,23 +1,81 @@
-"""The work of the request-path stages that needs no ``Verifier`` state: parsing the
-forwarded DER, cross-checking the edge's claims, the opt-in edge-verdict path, and the
-descriptions a traced check prints. ``Verifier`` (verifier.py) runs them in order."""
+"""What the request-path stages share: the per-request ``State`` they read and fill in, and
+the work that needs no ``Verifier``: parsing the forwarded DER, cross-checking the edge's
+claims, the opt-in edge-verdict path, and the descriptions a traced check prints.
+``Verifier`` (verifier.py) runs the stages in order."""
 
 from __future__ import annotations
 
 import hashlib
+import time
+from datetime import UTC, datetime
 
 from cryptography import x509
 
+from .cache import CertificateInterner
 from .errors import Reason, VerificationError
 from .formats import CertificateFormat, ForwardedCertificate
+from .identity import ClientIdentity
+from .outcome import Trace
+from .source import RequestContext
 
-__all__ = ["cross_check", "describe_forwarded", "edge_verdict_path", "parse_forwarded"]
+__all__ = [
+    "State",
+    "cross_check",
+    "describe_forwarded",
+    "edge_verdict_path",
+    "intern_validated",
+    "parse_forwarded",
+]
+
+
+class State:
+    """Everything one request's stages share; one per call, never shared across threads."""
+
+    __slots__ = (
+        "at",
+        "cache_for",
+        "chain",
+        "done",
+        "error",
+        "forwarded",
+        "identity",
+        "key",
+        "leaf",
+        "now",
+        "path",
+        "request",
+        "revocation_generation",
+        "stage",
+        "started",
+        "trace",
+        "via",
+    )
+
+    def __init__(self, request: RequestContext, trace: Trace, now: float) -> None:
+        self.request = request
+        self.trace = trace
+        self.now = now
+        self.started = time.perf_counter()
+        self.stage = ""
+        self.done = False
+        self.via = "anonymous"
+        self.key: bytes | None = None
+        self.error: VerificationError | None = None
+        self.identity: ClientIdentity | None = None
+        self.forwarded: ForwardedCertificate | None = None
+        self.leaf: x509.Certificate | None = None
+        self.chain: list[x509.Certificate] = []
+        self.path: list[x509.Certificate] = []
+        self.at = datetime.fromtimestamp(0, UTC)
+        self.cache_for: float | None = None
+        self.revocation_generation = 0
 
 
 def parse_forwarded(
-    forwarded: ForwardedCertificate,
+    forwarded: ForwardedCertificate, interned: CertificateInterner | None = None
 ) -> tuple[x509.Certificate, list[x509.Certificate]]:
-    """The leaf and the chain certificates; ``malformed_certificate`` for anything not DER."""
+    """The leaf and the chain certificates; ``malformed_certificate`` for anything not DER.
+    Chain certificates validated before come from ``interned``, parsed once."""
     assert forwarded.leaf is not None
     try:
         leaf = x509.load_der_x509_certificate(forwarded.leaf)
@@ -25,6 +83,10 @@ def parse_forwarded(
         raise VerificationError(Reason.MALFORMED_CERTIFICATE, f"leaf: {exc}") from None
     chain = []
     for index, der in enumerate(forwarded.chain):
+        known = interned.get(der) if interned is not None else None
+        if known is not None:
+            chain.append(known)
+            continue
         try:
             chain.append(x509.load_der_x509_certificate(der))
         except ValueError as exc:
@@ -32,6 +94,19 @@ def parse_forwarded(
                 Reason.MALFORMED_CERTIFICATE, f"chain[{index}]: {exc}"
             ) from None
     return leaf, chain
+
+
+def intern_validated(
+    interned: CertificateInterner,
+    forwarded: ForwardedCertificate,
+    presented: list[x509.Certificate],
+    path: list[x509.Certificate],
+) -> None:
+    """Remember the presented chain certificates the engine put on a validated path."""
+    on_path = {id(cert) for cert in path[1:]}
+    for der, cert in zip(forwarded.chain, presented, strict=True):
+        if id(cert) in on_path:
+            interned.add(der, cert)
 
 
 def cross_check(forwarded: ForwardedCertificate, leaf: x509.Certificate) -> str:

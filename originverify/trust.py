@@ -98,6 +98,11 @@ class TrustStore:
     def generation(self) -> int:
         return self._snapshot.generation
 
+    def watched_paths(self) -> list[Path]:
+        """The files and directories the anchors and intermediates come from (for the
+        watcher): a change to any of them means a reload."""
+        return [p for source in self._sources for p in _paths_of(source)]
+
     def reload(self) -> TrustSnapshot:
         """Re-read the configured sources; on error the old generation stays in force."""
         with self._lock:
@@ -119,6 +124,17 @@ class TrustStore:
             generation=generation,
             digest=digest.digest(),
         )
+
+
+def _paths_of(source: CertSource) -> list[Path]:
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if path.is_dir():
+            return [path, *sorted(p for p in path.iterdir() if p.suffix.lower() in _PEM_SUFFIXES)]
+        return [path]
+    if isinstance(source, bytes | x509.Certificate):
+        return []
+    return [p for item in source for p in _paths_of(item)]
 
 
 def _dedupe(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:

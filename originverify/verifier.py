@@ -1,7 +1,7 @@
 """``Verifier``: built once at start-up, asked once per request, ``check(request) -> Outcome``.
 
 The request path is the list ``STAGES``: each stage is a method named after it, reads the
-per-request ``_State`` and either fills in its part or raises ``VerificationError``.
+per-request ``State`` and either fills in its part or raises ``VerificationError``.
 ``check`` runs them inside one exception boundary (any other exception from attacker
 bytes becomes a stable reason, never a 500), then settles the verdict under the mode, logs
 it, counts it and tells the observers, in one place. ``verify_request`` and ``explain`` are
@@ -20,19 +20,25 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-
+from .cache import CertificateInterner
 from .config import Config, VerifierOptions, resolve
 from .errors import ConfigurationError, Reason, VerificationError
-from .formats import ForwardedCertificate
 from .headers import HeaderInput, as_headers, values_of
 from .identity import ClientIdentity
 from .logs import clean, log_outcome
-from .outcome import NO_TRACE, Mode, Outcome, Report, Trace
+from .outcome import NO_TRACE, Mode, Outcome, Report
 from .rules import Rules
 from .source import RequestContext
-from .stages import cross_check, describe_forwarded, edge_verdict_path, parse_forwarded
+from .stages import (
+    State,
+    cross_check,
+    describe_forwarded,
+    edge_verdict_path,
+    intern_validated,
+    parse_forwarded,
+)
 from .verify import build_engine, check_key, check_validity
+from .watch import watch_files
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -65,49 +71,6 @@ _PATH_FOUND = "{}: {} certificates up to a configured anchor"
 _UNEXPECTED = {"revocation": Reason.REVOCATION_UNKNOWN, "rules": Reason.RULE_DENIED}
 
 
-class _State:
-    """Everything one request's stages share; one per call, never shared across threads."""
-
-    __slots__ = (
-        "at",
-        "cache_for",
-        "chain",
-        "done",
-        "error",
-        "forwarded",
-        "identity",
-        "key",
-        "leaf",
-        "now",
-        "path",
-        "request",
-        "revocation_generation",
-        "stage",
-        "started",
-        "trace",
-        "via",
-    )
-
-    def __init__(self, request: RequestContext, trace: Trace, now: float) -> None:
-        self.request = request
-        self.trace = trace
-        self.now = now
-        self.started = time.perf_counter()
-        self.stage = ""
-        self.done = False
-        self.via = "anonymous"
-        self.key: bytes | None = None
-        self.error: VerificationError | None = None
-        self.identity: ClientIdentity | None = None
-        self.forwarded: ForwardedCertificate | None = None
-        self.leaf: x509.Certificate | None = None
-        self.chain: list[x509.Certificate] = []
-        self.path: list[x509.Certificate] = []
-        self.at = datetime.fromtimestamp(0, UTC)
-        self.cache_for: float | None = None
-        self.revocation_generation = 0
-
-
 class Verifier:
     """Built once at start-up from keyword options (see ``VerifierOptions``) or a ``Config``;
     ``check`` is safe to call from many threads."""
@@ -123,6 +86,7 @@ class Verifier:
         self.engine = build_engine(c.engine, c.trust, c.policy) if c.trust is not None else None
         if self.cache is not None:
             self.cache.bind(self)
+        self.interned = CertificateInterner()
         self._cert_headers = tuple(h.lower() for h in self.format.header_names)
         self.source.bind(self._cert_headers)
         self._guarded = frozenset(self._cert_headers)
@@ -134,6 +98,7 @@ class Verifier:
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._warn_about_format()
+        self.watcher = watch_files(self, self._trust_reloaded, c.watch_interval)
 
     def _warn_about_format(self) -> None:
         if not self.format.forwards_certificate:
@@ -186,7 +151,7 @@ class Verifier:
         (a view that requires a client in an optional-mode app); ``rules`` are checked on
         top of the configured ones (a view's own rules).
         """
-        state = _State(request, Report() if trace else NO_TRACE, self._now())
+        state = State(request, Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             self._run(state, _INLINE, len(self._stages))
         return self._settle(state, required, rules)
@@ -205,7 +170,7 @@ class Verifier:
             return await asyncio.to_thread(
                 self.check, request, required=required, rules=rules, trace=trace
             )
-        state = _State(request, Report() if trace else NO_TRACE, self._now())
+        state = State(request, Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             await asyncio.to_thread(self._run, state, _INLINE, len(self._stages))
         return self._settle(state, required, rules)
@@ -220,7 +185,7 @@ class Verifier:
         """A view's own requirement on an already verified request (a decorator, a mixin, a
         DRF permission): anonymous → ``missing_certificate``, a rule miss → ``rule_denied``,
         enforced under the mode, logged and counted here like any refusal."""
-        state = _State(request, NO_TRACE, self._now())
+        state = State(request, NO_TRACE, self._now())
         state.identity = identity
         state.via = "anonymous" if identity is None else "gate"
         return self._settle(state, True, rules)
@@ -254,20 +219,28 @@ class Verifier:
         return report
 
     def reload_trust(self) -> None:
-        """Re-read the anchors; entries cached under the old ones can no longer be found."""
+        """Re-read the anchors now (the watcher does it when the files change); raises
+        ``ConfigurationError`` and keeps the old anchors when the new files are broken."""
         if self.trust is not None:
-            snapshot = self.trust.reload()
-            log.warning(
-                "originverify: trust anchors reloaded: %d anchor(s), digest %s",
-                len(snapshot.anchors),
-                snapshot.digest.hex()[:16],
-            )
-            if self.cache is not None:
-                self.cache.clear()
+            self.trust.reload()
+            self._trust_reloaded()
+
+    def _trust_reloaded(self) -> None:
+        assert self.trust is not None
+        snapshot = self.trust.snapshot
+        log.warning(
+            "originverify: trust anchors reloaded: %d anchor(s), %d extra intermediate(s), "
+            "digest %s",
+            len(snapshot.anchors),
+            len(snapshot.extra_intermediates),
+            snapshot.digest.hex()[:16],
+        )
+        if self.cache is not None:
+            self.cache.clear()  # keys bind the old digest: no entry can be found anyway
 
     # -- running and settling --------------------------------------------------------------
 
-    def _run(self, state: _State, start: int, stop: int) -> bool:
+    def _run(self, state: State, start: int, stop: int) -> bool:
         """Stages ``start:stop`` inside the exception boundary; True once decided."""
         try:
             for name, stage in self._stages[start:stop]:
@@ -293,7 +266,7 @@ class Verifier:
         reason = _UNEXPECTED.get(stage, Reason.MALFORMED_CERTIFICATE)
         return VerificationError(reason, f"{stage}: {type(exc).__name__}: {clean(exc, 200)}")
 
-    def _settle(self, state: _State, required: bool | None, rules: Rules | None) -> Outcome:
+    def _settle(self, state: State, required: bool | None, rules: Rules | None) -> Outcome:
         """Apply the requirement and a view's rules, decide enforcement, log and count."""
         if state.error is None:
             if state.identity is None:
@@ -316,7 +289,7 @@ class Verifier:
         self._record(outcome, state)
         return outcome
 
-    def _run_rules(self, state: _State, rules: Rules) -> None:
+    def _run_rules(self, state: State, rules: Rules) -> None:
         assert state.identity is not None
         try:
             rules.check(state.identity)
@@ -325,7 +298,7 @@ class Verifier:
         except Exception as exc:
             state.error = self._unexpected("rules", exc)
 
-    def _record(self, outcome: Outcome, state: _State) -> None:
+    def _record(self, outcome: Outcome, state: State) -> None:
         report = outcome.report
         if report is not None:
             report.identity, report.error = outcome.identity, outcome.error
@@ -353,11 +326,11 @@ class Verifier:
 
     # -- the stages, in STAGES order -------------------------------------------------------
 
-    def _admit(self, state: _State) -> None:
+    def _admit(self, state: State) -> None:
         proof = self.source.check(state.request)
         state.trace.step("source proof", str, proof)
 
-    def _guard_names(self, state: _State) -> None:
+    def _guard_names(self, state: State) -> None:
         aliased = state.request.headers.underscored_names() & self._guarded
         if aliased:
             raise VerificationError(
@@ -365,14 +338,10 @@ class Verifier:
                 f"underscore spelling of {', '.join(sorted(aliased))} sent; refusing to guess",
             )
 
-    def _cached(self, state: _State) -> None:
+    def _cached(self, state: State) -> None:
         if self.cache is None:
             return
-        values = values_of(state.request.headers, self._cert_headers)
-        digest = hashlib.sha256(repr(values).encode("utf-8", "surrogatepass"))
-        if self.trust is not None:
-            digest.update(self.trust.snapshot.digest)
-        state.key = digest.digest()
+        state.key = self._cache_key(state.request)
         hit = self.cache.get(state.key, state.now)
         if hit is None:
             return
@@ -395,7 +364,21 @@ class Verifier:
         state.identity, state.via, state.done = identity, "cache", True
         state.trace.step("cache", str, "hit: identical headers verified before")
 
-    def _decode(self, state: _State) -> None:
+    def _cache_key(self, request: RequestContext) -> bytes:
+        """SHA-256 of every value of every certificate header (length-prefixed, so no two
+        header sets encode alike) and of the exact anchor set in force."""
+        parts: list[str] = []
+        for values in values_of(request.headers, self._cert_headers):
+            parts.append(str(len(values)))
+            for value in values:
+                parts.append(str(len(value)))
+                parts.append(value)
+        digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass"))
+        if self.trust is not None:
+            digest.update(self.trust.snapshot.digest)
+        return digest.digest()
+
+    def _decode(self, state: State) -> None:
         forwarded = self.format.decode(state.request.headers, self.limits)
         state.forwarded = forwarded
         state.trace.step("decode", describe_forwarded, self.format, forwarded)
@@ -408,18 +391,18 @@ class Verifier:
                 )
             state.done = True
 
-    def _parse(self, state: _State) -> None:
+    def _parse(self, state: State) -> None:
         assert state.forwarded is not None
-        state.leaf, state.chain = parse_forwarded(state.forwarded)
+        state.leaf, state.chain = parse_forwarded(state.forwarded, self.interned)
         state.trace.presented_certificates([state.leaf, *state.chain])
 
-    def _cross_check(self, state: _State) -> None:
+    def _cross_check(self, state: State) -> None:
         assert state.forwarded is not None and state.leaf is not None
         described = cross_check(state.forwarded, state.leaf)
         if described:
             state.trace.step("edge claims", str, described)
 
-    def _key_and_validity(self, state: _State) -> None:
+    def _key_and_validity(self, state: State) -> None:
         forwarded, leaf = state.forwarded, state.leaf
         assert forwarded is not None and leaf is not None
         check_key(leaf, self.policy, "leaf", forwarded.leaf)
@@ -431,7 +414,7 @@ class Verifier:
             "key and validity", "presented certificates valid at {:%Y-%m-%dT%H:%M:%SZ}".format, now
         )
 
-    def _chain(self, state: _State) -> None:
+    def _chain(self, state: State) -> None:
         assert state.forwarded is not None and state.leaf is not None
         if self.engine is None or self.trust is None:
             state.path = edge_verdict_path(self.format, state.forwarded, state.leaf)
@@ -439,6 +422,7 @@ class Verifier:
             state.trace.step("chain", str, "not re-validated: edge's verdict trusted (opt-in)")
             return
         state.path = self.engine.validate(state.leaf, state.chain, state.at, self.trust.snapshot)
+        intern_validated(self.interned, state.forwarded, state.chain, state.path)
         state.via = "chain"
         state.trace.validated_path(state.path)
         state.trace.step(
@@ -448,7 +432,7 @@ class Verifier:
             len(state.path),
         )
 
-    def _revocation(self, state: _State) -> None:
+    def _revocation(self, state: State) -> None:
         if self.revocation is None:
             return
         state.revocation_generation = self.revocation.generation
@@ -456,7 +440,7 @@ class Verifier:
         state.cache_for = getattr(status, "cache_for", None)
         state.trace.step("revocation", str, status)
 
-    def _identity(self, state: _State) -> None:
+    def _identity(self, state: State) -> None:
         forwarded, leaf = state.forwarded, state.leaf
         assert forwarded is not None and leaf is not None
         state.identity = ClientIdentity(
@@ -468,13 +452,13 @@ class Verifier:
             claims=forwarded.claims,
         )
 
-    def _rules(self, state: _State) -> None:
+    def _rules(self, state: State) -> None:
         assert state.identity is not None
         self.rules.check(state.identity)
         if not self.rules.empty:
             state.trace.step("rules", str, "allowed")
 
-    def _remember(self, state: _State) -> None:
+    def _remember(self, state: State) -> None:
         if self.cache is None or state.key is None or state.identity is None:
             return
         not_after = min(c.not_valid_after_utc for c in state.path).timestamp()
@@ -501,7 +485,7 @@ class Verifier:
         return datetime.fromtimestamp(int(now_ts), UTC)
 
 
-def _leaf_sha256(state: _State) -> str | None:
+def _leaf_sha256(state: State) -> str | None:
     """The forwarded leaf's fingerprint, for the log line of a refusal."""
     if state.identity is not None:
         return state.identity.fingerprint_sha256

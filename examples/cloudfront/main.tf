@@ -1,7 +1,9 @@
 # CloudFront in viewer mTLS passthrough mode in front of an originverify origin: the
 # Terraform equivalent of cloudformation.yaml. CloudFront asks viewers for a client
 # certificate, validates nothing and forwards Client-Cert / Client-Cert-Chain to the
-# origin, which validates them (originverify preset "cloudfront-passthrough").
+# origin, which validates them (originverify preset "cloudfront-passthrough"). The
+# sign-request CloudFront Function signs every viewer request (RFC 9421, hmac-sha256) with
+# the key it reads from a KeyValueStore, so the origin needs no static secret.
 #
 # viewer_mtls_config exists only in recent 6.x releases of the AWS provider, and the
 # provider checks "mode" against the AWS SDK it was built with: if yours has no
@@ -40,7 +42,47 @@ variable "origin_domain_name" {
 variable "edge_secret" {
   type        = string
   sensitive   = true
-  description = "Sent as X-Origin-Verify; the origin's ORIGINVERIFY_EDGE_SECRET."
+  default     = ""
+  description = "Optional: sent as X-Origin-Verify while you migrate to signed requests."
+}
+
+variable "signing_key_id" {
+  type        = string
+  description = "Key id of the signing key, e.g. cf-2026-12 (the origin knows the key by it)."
+}
+
+variable "signing_key" {
+  type        = string
+  sensitive   = true
+  description = "The key as `originverify keygen --hmac` writes it: hmac-sha256:<base64>."
+}
+
+# The signing key lives in a KeyValueStore: rotating it is one write, no redeployment.
+resource "aws_cloudfront_key_value_store" "signing" {
+  name    = "originverify-signing"
+  comment = "originverify signing key of the sign-request function"
+}
+
+# One JSON value, so the key id and the key always change together. The value lands in the
+# Terraform state: keep the state encrypted, or put the key with the CLI instead (README.md).
+resource "aws_cloudfrontkeyvaluestore_key" "signing" {
+  key_value_store_arn = aws_cloudfront_key_value_store.signing.arn
+  key                 = "originverify-signing"
+  value = jsonencode({
+    keyid      = var.signing_key_id
+    key        = var.signing_key
+    authority  = var.origin_domain_name
+    pathPrefix = ""
+  })
+}
+
+resource "aws_cloudfront_function" "sign_request" {
+  name                         = "originverify-sign-request"
+  runtime                      = "cloudfront-js-2.0"
+  comment                      = "originverify - sign each viewer request for the origin (RFC 9421)"
+  publish                      = true
+  code                         = file("${path.module}/sign-request.js")
+  key_value_store_associations = [aws_cloudfront_key_value_store.signing.arn]
 }
 
 # Passthrough requires the managed CachingDisabled policy on every cache behaviour.
@@ -62,6 +104,9 @@ resource "aws_cloudfront_origin_request_policy" "client_cert" {
         "CloudFront-Viewer-Cert-Sha256",
         "CloudFront-Viewer-Cert-Serial-Number",
         "CloudFront-Viewer-Cert-Present",
+        # Written by the sign-request function (any client copy is removed first).
+        "Signature",
+        "Signature-Input",
       ]
     }
   }
@@ -102,9 +147,12 @@ resource "aws_cloudfront_distribution" "edge" {
       origin_ssl_protocols   = ["TLSv1.2"]
     }
 
-    custom_header {
-      name  = "X-Origin-Verify"
-      value = var.edge_secret
+    dynamic "custom_header" {
+      for_each = var.edge_secret == "" ? [] : [var.edge_secret]
+      content {
+        name  = "X-Origin-Verify"
+        value = custom_header.value
+      }
     }
   }
 
@@ -116,6 +164,11 @@ resource "aws_cloudfront_distribution" "edge" {
     compress                 = true
     cache_policy_id          = data.aws_cloudfront_cache_policy.caching_disabled.id
     origin_request_policy_id = aws_cloudfront_origin_request_policy.client_cert.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.sign_request.arn
+    }
   }
 
   restrictions {
@@ -123,6 +176,10 @@ resource "aws_cloudfront_distribution" "edge" {
       restriction_type = "none"
     }
   }
+}
+
+output "signing_key_value_store_arn" {
+  value = aws_cloudfront_key_value_store.signing.arn
 }
 
 output "distribution_domain_name" {

@@ -6,6 +6,13 @@
     gunicorn --bind 0.0.0.0:8000 --header-map refuse \\
         --limit-request-field_size 16384 --chdir examples/cloudfront origin:app
 
+Signed by the CloudFront Function (sign-request.js, docs/cloudfront-signing.md) instead of, or
+as well as, the static secret:
+
+    ORIGINVERIFY_SIGNATURE_KEYS=cf-2026-11=/etc/originverify/cf-2026-11.hmac,cf-2026-12=...
+                                           # key id=file (hmac-sha256:<base64>), two while
+                                           # you rotate; ORIGINVERIFY_EDGE_SECRET then optional
+
 What the origin reads (all written by CloudFront, allowlisted by the origin request policy):
 ``Client-Cert`` (RFC 9440 leaf), ``Client-Cert-Chain`` (RFC 9440 list, possibly over several
 field lines, depth at most 4), ``CloudFront-Viewer-Cert-Sha256`` / ``-Serial-Number`` /
@@ -38,13 +45,21 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s
 
 
 def settings(environ: Mapping[str, str] = os.environ) -> dict[str, object]:
-    return {
+    result: dict[str, object] = {
         "format": "cloudfront-passthrough",
         "anchors": environ.get("ORIGINVERIFY_ANCHORS", "client-ca.pem"),
         "edge_secret_header": "X-Origin-Verify",
-        "edge_secrets_env": "ORIGINVERIFY_EDGE_SECRET",
         "mode": environ.get("ORIGINVERIFY_MODE", "required"),
     }
+    signed = environ.get("ORIGINVERIFY_SIGNATURE_KEYS")
+    if signed:
+        pairs = (item.split("=", 1) for item in signed.split(",") if item.strip())
+        result["signature_key_files"] = {k.strip(): v.strip() for k, v in pairs}
+        result["signature_digest_binding"] = "cloudfront"  # Client-Cert bound by the signed hash
+        result["signature_max_age"] = 30  # the function signs for 30 s
+    if not signed or environ.get("ORIGINVERIFY_EDGE_SECRET"):
+        result["edge_secrets_env"] = "ORIGINVERIFY_EDGE_SECRET"
+    return result
 
 
 def _json(status: str, payload: dict[str, object], start_response: StartResponse) -> list[bytes]:

@@ -88,57 +88,7 @@ def _check_core(core: Mapping[str, Any]) -> list[checks.CheckMessage]:
         s = normalize(core)
     except ConfigurationError as exc:
         return [_invalid(exc)]
-    messages: list[checks.CheckMessage] = []
-    anchors = s.get("anchors")
-    if anchors is None or anchors in ("", [], ()):
-        if not s.get("trust_edge_verdict"):
-            messages.append(
-                checks.Error(
-                    "no trust anchors configured: no forwarded certificate can be verified",
-                    hint="set ORIGINVERIFY['ANCHORS'] to the PEM file (or directory) of the CA "
-                    "that issues your client certificates",
-                    id="originverify.E003",
-                )
-            )
-    else:
-        messages += _check_anchors(anchors)
-    source = s.get("source")
-    if source is not None:
-        insecure = bool(getattr(source, "insecure", False))
-    else:
-        has_proof = any(s.get(key) for key in _PROOF_KEYS)
-        insecure = bool(s.get("insecure_no_source_proof")) and not has_proof
-        if not has_proof and not insecure:
-            messages.append(
-                checks.Error(
-                    "no source proof configured: anyone who can reach this origin directly "
-                    "could paste a stolen certificate into a header",
-                    hint="set ORIGINVERIFY['EDGE_SECRETS_ENV'] (a secret header your edge "
-                    "adds) and/or ORIGINVERIFY['TRUSTED_PROXIES'] (the edge's networks)",
-                    id="originverify.E005",
-                )
-            )
-    if insecure:
-        if settings.DEBUG:
-            messages.append(
-                checks.Warning(
-                    "source proof is switched off (INSECURE_NO_SOURCE_PROOF)",
-                    hint="fine for local development; configure EDGE_SECRETS_ENV or "
-                    "TRUSTED_PROXIES before deploying",
-                    id="originverify.W001",
-                )
-            )
-        else:
-            messages.append(
-                checks.Error(
-                    "source proof is switched off (INSECURE_NO_SOURCE_PROOF) while DEBUG = "
-                    "False: any client reaching the origin can forge a certificate header",
-                    hint="configure EDGE_SECRETS_ENV or TRUSTED_PROXIES; only if the origin is "
-                    "unreachable except through the edge by construction, add "
-                    "'originverify.E006' to SILENCED_SYSTEM_CHECKS",
-                    id="originverify.E006",
-                )
-            )
+    messages = _check_trust(s) + _check_source(s)
     if str(s.get("mode", "required")).lower() == "report_only" and not settings.DEBUG:
         messages.append(
             checks.Warning(
@@ -149,6 +99,62 @@ def _check_core(core: Mapping[str, Any]) -> list[checks.CheckMessage]:
             )
         )
     return messages
+
+
+def _check_trust(s: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    anchors = s.get("anchors")
+    if anchors not in (None, "", [], ()):
+        return _check_anchors(anchors)
+    if s.get("trust_edge_verdict"):
+        return []
+    return [
+        checks.Error(
+            "no trust anchors configured: no forwarded certificate can be verified",
+            hint="set ORIGINVERIFY['ANCHORS'] to the PEM file (or directory) of the CA "
+            "that issues your client certificates",
+            id="originverify.E003",
+        )
+    ]
+
+
+def _check_source(s: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    source = s.get("source")
+    if source is not None:
+        insecure = bool(getattr(source, "insecure", False))
+    else:
+        has_proof = any(s.get(key) for key in _PROOF_KEYS)
+        insecure = bool(s.get("insecure_no_source_proof")) and not has_proof
+        if not has_proof and not insecure:
+            return [
+                checks.Error(
+                    "no source proof configured: anyone who can reach this origin directly "
+                    "could paste a stolen certificate into a header",
+                    hint="set ORIGINVERIFY['EDGE_SECRETS_ENV'] (a secret header your edge "
+                    "adds) and/or ORIGINVERIFY['TRUSTED_PROXIES'] (the edge's networks)",
+                    id="originverify.E005",
+                )
+            ]
+    if not insecure:
+        return []
+    if settings.DEBUG:
+        return [
+            checks.Warning(
+                "source proof is switched off (INSECURE_NO_SOURCE_PROOF)",
+                hint="fine for local development; configure EDGE_SECRETS_ENV or "
+                "TRUSTED_PROXIES before deploying",
+                id="originverify.W001",
+            )
+        ]
+    return [
+        checks.Error(
+            "source proof is switched off (INSECURE_NO_SOURCE_PROOF) while DEBUG = "
+            "False: any client reaching the origin can forge a certificate header",
+            hint="configure EDGE_SECRETS_ENV or TRUSTED_PROXIES; only if the origin is "
+            "unreachable except through the edge by construction, add "
+            "'originverify.E006' to SILENCED_SYSTEM_CHECKS",
+            id="originverify.E006",
+        )
+    ]
 
 
 def _check_anchors(anchors: Any) -> list[checks.CheckMessage]:

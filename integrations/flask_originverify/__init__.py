@@ -27,6 +27,7 @@ from .extension import (
     client_cert_optional,
     client_cert_required,
     current_client,
+    current_principal,
 )
 from .signals import client_rejected, client_verified
 
@@ -50,4 +51,5 @@ __all__ = [
     "client_rejected",
     "client_verified",
     "current_client",
+    "current_principal",
 ]

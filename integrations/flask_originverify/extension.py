@@ -14,6 +14,7 @@ The request path, top to bottom:
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -108,6 +109,26 @@ class _AppState:
     verifier: Verifier
     app_wide: bool
     strip_headers: bool
+    principal: Principal | None = None
+
+
+#: ``ORIGINVERIFY_PRINCIPAL``: maps a verified client to the application's own user object
+#: (like Django's ``USER_MAPPING``); ``None`` means "no such user".
+Principal = Callable[[ClientIdentity], Any]
+
+
+def _principal(value: Any) -> Principal | None:
+    if value is None or callable(value):
+        return cast("Principal | None", value)
+    if isinstance(value, str):
+        module, _, name = value.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigurationError(f"{PREFIX}PRINCIPAL {value!r}: {exc}") from None
+        if callable(found):
+            return cast(Principal, found)
+    raise ConfigurationError(f"{PREFIX}PRINCIPAL must be a callable or a dotted path")
 
 
 def _flag(value: Any, key: str) -> bool:
@@ -154,6 +175,7 @@ class OriginVerify:
             name: _flag(merged.pop(PREFIX + name.upper(), default), name)
             for name, default in FLASK_KEYS.items()
         }
+        principal = _principal(merged.pop(PREFIX + "PRINCIPAL", None))
         verifier = verifier or self._verifier
         if verifier is None:
             verifier = build_verifier(merged, prefix=PREFIX)
@@ -165,7 +187,7 @@ class OriginVerify:
         if not isinstance(verifier, Verifier):
             raise ConfigurationError("verifier= must be an originverify.Verifier")
         refuse_unsafe_gunicorn(verifier.protected_headers)
-        state = _AppState(verifier, options["app_wide"], options["strip_headers"])
+        state = _AppState(verifier, options["app_wide"], options["strip_headers"], principal)
         app.extensions[EXTENSION_KEY] = state
         if state.strip_headers:
             keys = environ_keys(verifier.protected_headers)
@@ -267,6 +289,23 @@ def _current_client() -> CurrentClient:
 #: ``ClientIdentity``, or an ``AnonymousClient`` when none was presented. Outside decorated
 #: views it verifies on first use with optional semantics (an invalid certificate → 403).
 current_client: CurrentClient = cast(CurrentClient, LocalProxy(_current_client))
+
+
+def _current_principal() -> Any:
+    if "_originverify_principal" in g:
+        return g._originverify_principal
+    client = _current_client()
+    principal = _state().principal
+    found = (
+        principal(client) if principal is not None and isinstance(client, ClientIdentity) else None
+    )
+    g._originverify_principal = found
+    return found
+
+
+#: What ``ORIGINVERIFY_PRINCIPAL`` maps the current client to (``None``: anonymous, no
+#: mapping configured, or no such user), computed once per request.
+current_principal: Any = LocalProxy(_current_principal)
 
 
 def _mark(view: F, policy: ViewPolicy) -> F:

@@ -360,7 +360,8 @@ class ClientConnection:
         from originverify.signatures import SigningError
 
         try:
-            pairs = signer.sign(request.method, host, request.target, self.edge.signed)
+            covered = styles.signed_headers(self.server.config.style, self.edge.signed)
+            pairs = signer.sign(request.method, host, request.target, covered)
         except SigningError as exc:
             raise RejectedRequest(400, str(exc)) from None
         return b"".join([b"%s: %s\r\n" % (n.encode("ascii"), v.encode("ascii")) for n, v in pairs])

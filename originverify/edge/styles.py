@@ -23,6 +23,8 @@ class Style(Enum):
 
     CLOUDFRONT_PASSTHROUGH = "cloudfront-passthrough"
     CLOUDFRONT_VIEWER = "cloudfront-viewer"
+    #: Passthrough behind examples/cloudfront/sign-request.js: signs like that function.
+    CLOUDFRONT_FUNCTION = "cloudfront-function"
     XFCC = "xfcc"
     ALB = "alb"
 
@@ -199,6 +201,12 @@ _WITH_CERT: dict[Style, tuple[tuple[str, FieldEncoder], ...]] = {
         *_CLOUDFRONT_META,
         ("CloudFront-Viewer-Cert-Validity", _validity),
     ),
+    # What the examples/cloudfront origin request policy forwards (no Subject/Issuer).
+    Style.CLOUDFRONT_FUNCTION: (
+        ("Client-Cert", _leaf_sf),
+        ("Client-Cert-Chain", _chain_sf),
+        *_CLOUDFRONT_META[:3],
+    ),
     Style.XFCC: (("x-forwarded-client-cert", _xfcc),),
     Style.ALB: (("X-Amzn-Mtls-Clientcert", _alb_chain),),
 }
@@ -208,9 +216,29 @@ _WITH_CERT: dict[Style, tuple[tuple[str, FieldEncoder], ...]] = {
 _WITHOUT_CERT: dict[Style, tuple[Header, ...]] = {
     Style.CLOUDFRONT_PASSTHROUGH: (("CloudFront-Viewer-Cert-Present", "0"),),
     Style.CLOUDFRONT_VIEWER: (("CloudFront-Viewer-Cert-Present", "0"),),
+    Style.CLOUDFRONT_FUNCTION: (("CloudFront-Viewer-Cert-Present", "0"),),
     Style.XFCC: (),
     Style.ALB: (),
 }
+
+# What a signing forwarder covers, per style (None: every header it set). The CloudFront
+# Function sees the CloudFront-Viewer-Cert-* headers, never the certificate it forwards nor the
+# origin custom header (CloudFront adds those after it): the origin binds Client-Cert through
+# the signed SHA-256 (SignedEnvelope digest_binding). Same components, same order.
+_SIGNED_NAMES: dict[Style, frozenset[bytes]] = {
+    Style.CLOUDFRONT_FUNCTION: frozenset(
+        name.lower().encode("ascii") for name, _ in _CLOUDFRONT_META[:3]
+    ),
+}
+
+
+def signed_headers(style: Style, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers the signer covers for ``style``, from those the edge set."""
+    names = _SIGNED_NAMES.get(style)
+    if names is None:
+        return headers
+    return [(name, value) for name, value in headers if name.lower() in names]
+
 
 # Every name any style may write, plus whole families an edge owns: an inbound copy of any of
 # these is forged by definition and is removed whichever style is active.

@@ -3,6 +3,7 @@ and gunicorn (plain WSGI), real certificates in the edge's headers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -148,3 +149,25 @@ def test_websocket_refused(uvicorn: Server, pki: Pki, who: str, status: int) -> 
     with pytest.raises(InvalidStatus) as refused:
         connect(ws_url(uvicorn, "/ws"), additional_headers=scenario(pki, who))
     assert refused.value.response.status_code == status
+
+
+@pytest.mark.parametrize("which", ["gunicorn", "uvicorn"])
+def test_refusals_are_visible_under_stock_server_logging(
+    request: pytest.FixtureRequest, pki: Pki, which: str
+) -> None:
+    """No logging configured by the app: one WARNING line per refusal on the server's
+    stderr (Python's last-resort handler), with the reason, the peer and the leaf."""
+    server: Server = request.getfixturevalue(which)
+    before = server.output().count("originverify: rejected reason=")
+    reply = httpx.get(server.url + "/whoami", headers=scenario(pki, "stranger"), timeout=10)
+    assert reply.status_code == 403
+    assert httpx.get(server.url + "/whoami", headers=edge(pki.alice), timeout=10).is_success
+    deadline = time.monotonic() + 5
+    while server.output().count("originverify: rejected") == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    output = server.output()
+    assert output.count("originverify: rejected reason=") == before + 1, output
+    line = [x for x in output.splitlines() if "reason=untrusted_chain" in x][-1]
+    assert "status=403" in line and "peer=127.0.0.1" in line and "leaf_sha256=" in line
+    assert "request=GET /whoami" in line
+    assert SECRET not in output

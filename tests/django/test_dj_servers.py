@@ -13,6 +13,7 @@ middleware refuses them. No server lets a forged ``Client_Cert`` authenticate.
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -252,3 +253,25 @@ def test_gunicorn_merging_underscore_headers_refuses_to_start(
     server = Server("gunicorn", base_env, tmp_path / "server.log", ("--header-map", "dangerous"))
     assert server.wait_exit(timeout=60) != 0
     assert "header_map='dangerous'" in server.log()
+
+
+def test_refusals_are_visible_under_stock_django_logging(
+    base_env: dict[str, str], kind: str, djpki: DjPKI, tmp_path: Path
+) -> None:
+    """No LOGGING setting at all: one WARNING line per refusal still reaches stderr."""
+    server = Server(kind, {**base_env, "OV_TEST_STOCK_LOGGING": "1"}, tmp_path / "stock.log")
+    try:
+        server.wait_ready()
+        before = server.log().count("originverify: rejected reason=")
+        assert send(server.port, "/whoami", cert_pairs(djpki.stranger)).status == 403
+        assert send(server.port, "/whoami", cert_pairs(djpki.alice)).status == 200
+        deadline = time.monotonic() + 5
+        while "reason=untrusted_chain" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = server.log()
+        assert log.count("originverify: rejected reason=") == before + 1, log
+        line = next(x for x in log.splitlines() if "reason=untrusted_chain" in x)
+        assert "status=403" in line and "peer=127.0.0.1" in line and "leaf_sha256=" in line
+        assert EDGE_SECRET not in log
+    finally:
+        server.stop()

@@ -63,6 +63,7 @@ def test_without_certificate(style: Style) -> None:
     expected = {
         Style.CLOUDFRONT_PASSTHROUGH: [("CloudFront-Viewer-Cert-Present", "0")],
         Style.CLOUDFRONT_VIEWER: [("CloudFront-Viewer-Cert-Present", "0")],
+        Style.CLOUDFRONT_FUNCTION: [("CloudFront-Viewer-Cert-Present", "0")],
         Style.XFCC: [],
         Style.ALB: [],
     }[style]

@@ -413,3 +413,36 @@ def test_optional_decorator_keeps_view_metadata() -> None:
     wrapped = client_cert_optional(view)
     assert wrapped.__name__ == "view"
     assert wrapped.__doc__ == "Doc."
+
+
+ACCOUNTS = {"alice": {"account": "alice", "role": "admin"}}
+
+
+def account_of(identity: ClientIdentity) -> dict[str, str] | None:
+    """A principal mapping: the application's own user record, or None."""
+    return ACCOUNTS.get(identity.common_name or "")
+
+
+@pytest.mark.parametrize("principal", [account_of, f"{__name__}.account_of"])
+def test_principal_mapping_hook(env: Pki, principal: Any) -> None:
+    from flask_originverify import current_principal
+
+    app = create_app("optional", principal=principal)
+
+    @app.get("/principal")
+    def show() -> Any:
+        return jsonify(principal=current_principal._get_current_object())
+
+    client = app.test_client()
+    assert client.get("/principal", headers=edge(env.alice)).get_json() == {
+        "principal": {"account": "alice", "role": "admin"}
+    }
+    assert client.get("/principal", headers=edge(env.bob)).get_json() == {"principal": None}
+    assert client.get("/principal", headers=edge()).get_json() == {"principal": None}
+
+
+def test_principal_setting_must_be_callable(env: Pki) -> None:
+    with pytest.raises(ConfigurationError, match="PRINCIPAL"):
+        create_app(principal="no.such.module.mapping")
+    with pytest.raises(ConfigurationError, match="PRINCIPAL"):
+        create_app(principal=42)

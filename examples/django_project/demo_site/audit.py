@@ -7,14 +7,14 @@ from typing import Any
 
 from django.dispatch import receiver
 from django.http import HttpRequest
-from django_originverify.signals import certificate_rejected
+from django_originverify.signals import client_rejected
 
 from originverify import VerificationError
 
 log = logging.getLogger("demo_site.audit")
 
 
-@receiver(certificate_rejected)
+@receiver(client_rejected)
 def log_rejection(
     sender: Any, request: HttpRequest, error: VerificationError, enforced: bool, **kwargs: Any
 ) -> None:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 
 def home(request: HttpRequest) -> JsonResponse:
-    cert = request.client_cert  # type: ignore[attr-defined]
+    cert = request.client_identity  # type: ignore[attr-defined]
     return JsonResponse(
         {
             "client_cert": cert.common_name if cert else None,
@@ -22,7 +22,7 @@ def home(request: HttpRequest) -> JsonResponse:
 
 @client_cert_required(rules={"emails": ["*@example.com"]})
 def staff(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"welcome": request.client_cert.emails[0]})  # type: ignore[attr-defined]
+    return JsonResponse({"welcome": request.client_identity.emails[0]})  # type: ignore[attr-defined]
 
 
 class Me(APIView):

@@ -49,12 +49,13 @@ DATABASES = {
     }
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"originverify": {"handlers": ["stderr"], "level": "INFO"}},
-}
+if not os.environ.get("OV_TEST_STOCK_LOGGING"):  # set: Django's default logging, untouched
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+        "loggers": {"originverify": {"handlers": ["stderr"], "level": "INFO"}},
+    }
 
 if "OV_TEST_ANCHORS" in os.environ:
     ORIGINVERIFY = {
