@@ -152,7 +152,13 @@ def placements(item: Item, pki: MutantPki) -> list[tuple[str, bytes, tuple[bytes
     return [as_leaf, as_chain]
 
 
-def expected(item: Item, position: str) -> frozenset[str]:
+#: Presets whose chain header concatenates DER without delimiters (HAProxy's
+#: ``ssl_c_chain_der``): bytes that are not one DER TLV cannot be split, so the header itself
+#: is malformed.
+CONCATENATED_CHAIN = {"haproxy"}
+
+
+def expected(item: Item, position: str, preset: str = "") -> frozenset[str]:
     """The verdicts a correct verifier may give for ``item`` at ``position``.
 
     The oracle is cryptography's own parser plus what each case means:
@@ -167,6 +173,8 @@ def expected(item: Item, position: str) -> frozenset[str]:
     """
     size = {Reason.HEADER_TOO_LARGE.value} if len(item.der) > LARGE else set()
     if parsed(item.der) is None:
+        if position == "chain" and preset in CONCATENATED_CHAIN:
+            size.add(Reason.MALFORMED_HEADER.value)
         return frozenset({Reason.MALFORMED_CERTIFICATE.value, *size})
     refused = frozenset(r.value for r in REFUSED)
     if item.signed or (position == "chain" and item.role is None):
