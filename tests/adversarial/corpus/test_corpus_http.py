@@ -145,3 +145,26 @@ def test_undecodable_subject_is_not_a_500(
     _, leaf, chain = placements(item, mutant_pki)[0]
     reply = send(live(adapter), "/whoami", request_headers("cloudfront-passthrough", leaf, chain))
     assert reply.status != 500
+
+
+@pytest.mark.parametrize("adapter", ["wsgi-gunicorn", "asgi-uvicorn", "flask-gunicorn"])
+def test_corpus_over_http_report_only(
+    adapter: str, corpus: list[Item], mutant_pki: MutantPki, live: Callable[[str], int]
+) -> None:
+    """Report-only mode: every item is judged and logged, none refused, none a 500 (but the
+    known unreadable identities, which the view itself trips over)."""
+    port = live(adapter)
+    in_process = verifier("cloudfront-passthrough", cert_pem(mutant_pki.root.cert))
+    statuses: Counter[str] = Counter()
+    unexpected = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for item in http_items(corpus):
+            _, leaf, chain = placements(item, mutant_pki)[0]
+            headers = request_headers("cloudfront-passthrough", leaf, chain)
+            reply = send(port, "/report/whoami", headers)
+            statuses[str(reply.status)] += 1
+            if reply.status != 200 and not run(in_process, headers).unreadable:
+                unexpected.append(f"{item.name}: HTTP {reply.status}")
+    SUMMARY[f"{adapter} report-only"] = statuses
+    assert not unexpected, "\n".join(unexpected[:20])
