@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.adversarial.corpus.items import Item, MutantPki, mutant_items, public_items
+from tests.adversarial.corpus.items import (
+    Item,
+    MutantPki,
+    mutant_items,
+    public_items,
+    transplanted_items,
+)
 
 TESTS = Path(__file__).resolve().parents[2]
 for _path in (TESTS / "asgi_wsgi", TESTS / "flask", TESTS / "django"):
@@ -27,7 +33,8 @@ def mutant_pki() -> MutantPki:
 
 @pytest.fixture(scope="session")
 def corpus(mutant_pki: MutantPki) -> list[Item]:
-    """Every item: the public corpora, then the mutants (deterministic names and order)."""
+    """Every item: the public corpora, the mutants, the public certificates re-issued under
+    the mutants' PKI (deterministic names and order)."""
     import importlib.util
 
     missing = [p for p in CORPUS_PACKAGES if importlib.util.find_spec(p) is None]
@@ -39,7 +46,8 @@ def corpus(mutant_pki: MutantPki) -> list[Item]:
     with warnings.catch_warnings():
         # cryptography warns about negative serials while the corpus is classified.
         warnings.simplefilter("ignore")
-        items = public_items() + mutant_items(mutant_pki)
+        public = public_items()
+        items = public + mutant_items(mutant_pki) + transplanted_items(public, mutant_pki)
         for item in items:
             _ = item.parses
     return items

@@ -148,7 +148,8 @@ class Cert:
         return 1 if self.tbs.children and self.tbs.children[0].tag == 0xA0 else 0
 
     def field(self, name: str) -> Node:
-        index = {"serial": 0, "signature": 1, "issuer": 2, "validity": 3, "subject": 4}[name]
+        fields = {"serial": 0, "signature": 1, "issuer": 2, "validity": 3, "subject": 4, "spki": 5}
+        index = fields[name]
         return self.tbs.children[self._offset() + index]
 
     @property
@@ -164,6 +165,28 @@ class Cert:
 
     def encode(self) -> bytes:
         return self.root.encode()
+
+
+def transplant(foreign: bytes, donor: bytes, keep_key: bool) -> Cert:
+    """``foreign`` (any parseable certificate) moved under our PKI: issuer, validity and
+    signature algorithms taken from ``donor`` (one of our certificates with the same issuer),
+    and, unless ``keep_key``, subject and key too. Everything else (version, serial,
+    extensions, unique IDs) stays as the foreign issuer wrote it, so its oddities reach the
+    path builder and the policies once ``resign`` signs it with our issuer's key."""
+    cert, ours = Cert.parse(foreign), Cert.parse(donor)
+    names = ("issuer", "validity", "signature") if keep_key else (
+        "issuer", "validity", "signature", "subject", "spki"
+    )  # fmt: skip
+    for name in names:
+        target = cert.field(name)
+        replacement = ours.field(name).copy()
+        target.tag, target.value, target.children = (
+            replacement.tag,
+            replacement.value,
+            replacement.children,
+        )
+    cert.root.children[1] = ours.root.children[1].copy()
+    return cert
 
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey

@@ -193,6 +193,28 @@ def mutant_items(pki: MutantPki) -> list[Item]:
     return items
 
 
+def transplanted_items(public: list[Item], pki: MutantPki) -> list[Item]:
+    """Every public certificate that parses, re-issued under our PKI (see
+    ``der.transplant``): as a leaf signed by our intermediate (its own subject and key),
+    and as our intermediate re-signed by our root (our intermediate's subject and key, its
+    own extensions), so our real leaf chains through it."""
+    out = []
+    for item in public:
+        if not item.parses:
+            continue
+        try:
+            as_leaf = tlv.transplant(item.der, pki.leaf.der, keep_key=True)
+            as_ca = tlv.transplant(item.der, pki.intermediate_der, keep_key=False)
+        except (tlv.DERError, IndexError):
+            continue
+        name = item.name.split(":", 1)[1]
+        leaf_der = tlv.resign(as_leaf, pki.intermediate.key)
+        out.append(Item(f"transplant:leaf:{name}", "transplant", leaf_der, "leaf", signed=True))
+        ca_der = tlv.resign(as_ca, pki.root.key)
+        out.append(Item(f"transplant:chain:{name}", "transplant", ca_der, "chain", signed=True))
+    return out
+
+
 def public_items() -> list[Item]:
     """Every item from the public corpora, duplicates (same DER) removed."""
     seen: set[bytes] = set()

@@ -43,14 +43,22 @@ BOUNDARY: dict[str, Known] = {
         "originverify/verify.py in _verify",
         "ValueError",
         "chain (verify.py)",
-        "pyca's verifier raises ValueError (not VerificationError) building the SAN of a "
-        "leaf whose iPAddress entry is 5 bytes long",
+        "pyca's verifier raises ValueError (not VerificationError) for a leaf whose SAN "
+        "iPAddress entry is 5 bytes long, or whose CN is invalid UTF-8 (signed by our CA)",
     ),
     "engine-san-unsupported-type": Known(
         "originverify/verify.py in _verify",
         "UnsupportedGeneralNameType",
         "chain (verify.py)",
         "pyca's verifier raises UnsupportedGeneralNameType for an x400Address in a leaf's SAN",
+    ),
+    "name-constraints-invalid-ip": Known(
+        "originverify/verify.py in _name_constraints_facts",
+        "TypeError",
+        "chain (verify.py)",
+        "a CA on a validated path whose nameConstraints hold an invalid iPAddress subtree "
+        "(limbo rfc5280::nc::invalid-ipv4-address, re-issued under our root): "
+        "get_extension_for_class raises TypeError, the except clause has ValueError only",
     ),
     "certvalidator-dn-bitstring": Known(
         "originverify/engines.py in _validate",
@@ -106,6 +114,12 @@ IDENTITY = Known(
 )
 IDENTITY_ATTRIBUTES = frozenset(
     f"{name}: ValueError" for name in ("subject", "common_name", "as_dict()", "repr()")
+) | frozenset(
+    # engine="certvalidator" accepts a leaf whose SAN holds an invalid IP name (its
+    # nameConstraints-style iPAddress): _read_sans catches ValueError, cryptography raises
+    # TypeError.
+    f"{name}: TypeError"
+    for name in ("dns_names", "uris", "emails", "ip_addresses", "spiffe_id", "as_dict()")
 )
 
 

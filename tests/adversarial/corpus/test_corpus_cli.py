@@ -103,7 +103,7 @@ def test_check_on_corpus_captures(
     problems = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for item in subset(corpus, 10):
+        for item in subset(corpus, 40):
             problems += _run_item(item, mutant_pki, files)
     assert not problems, "\n".join(problems[:20])
 
