@@ -143,6 +143,7 @@ class MutantPki:
     root: CertificateAuthority
     intermediate: CertificateAuthority
     leaf: Issued
+    rsa_leaf: Issued  # the same issuer, an RSA key: for the RSA key mutations
 
     @classmethod
     def create(cls) -> MutantPki:
@@ -154,7 +155,8 @@ class MutantPki:
             uris=["spiffe://corpus.example/client"],
             emails=["client@corpus.example"],
         )
-        return cls(root, intermediate, leaf)
+        rsa_leaf = intermediate.issue("corpus rsa client", key_type="rsa")
+        return cls(root, intermediate, leaf, rsa_leaf)
 
     @property
     def intermediate_der(self) -> bytes:
@@ -164,10 +166,11 @@ class MutantPki:
 def mutant_items(pki: MutantPki) -> list[Item]:
     items: list[Item] = []
     targets = (
-        ("leaf", pki.leaf.der, pki.intermediate.key),
-        ("chain", pki.intermediate_der, pki.root.key),
+        ("leaf", "leaf", pki.leaf.der, pki.intermediate.key),
+        ("chain", "chain", pki.intermediate_der, pki.root.key),
+        ("leaf", "rsa-leaf", pki.rsa_leaf.der, pki.intermediate.key),
     )
-    for role, der, issuer_key in targets:
+    for role, base, der, issuer_key in targets:
         for name, mutate in FIELD_MUTATIONS.items():
             cert = tlv.Cert.parse(der)
             try:
@@ -176,16 +179,20 @@ def mutant_items(pki: MutantPki) -> list[Item]:
                 continue  # the field this mutation changes is absent from this certificate
             if cert.encode() == der:
                 continue  # already so in the original (an intermediate is a CA already)
+            if base == "rsa-leaf" and not name.startswith("rsa-"):
+                continue  # the EC leaf has every other mutation already
             items.append(
                 Item(
-                    f"mutant:{role}:{name}:resigned",
+                    f"mutant:{base}:{name}:resigned",
                     "mutant",
                     tlv.resign(cert, issuer_key),
                     role,
                     signed=True,
                 )
             )
-            items.append(Item(f"mutant:{role}:{name}:unsigned", "mutant", cert.encode(), role))
+            items.append(Item(f"mutant:{base}:{name}:unsigned", "mutant", cert.encode(), role))
+        if base == "rsa-leaf":
+            continue
         items.extend(
             Item(f"mutant:{role}:{name}", "mutant", damaged, role)
             for name, damaged in byte_mutations(der)

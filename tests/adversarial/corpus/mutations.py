@@ -30,8 +30,10 @@ from .der import (
     UTF8,
     Cert,
     DERError,
+    Mutation,
     Node,
     inner,
+    parse,
 )
 
 CN = bytes.fromhex("550403")
@@ -295,6 +297,41 @@ def _spki_algorithm(oid: bytes) -> Callable[[Cert], None]:
     return mutate
 
 
+RSA_ENCRYPTION = bytes.fromhex("2a864886f70d010101")
+
+
+def _rsa_key(modulus: bytes | None = None, exponent: bytes | None = None) -> Mutation:
+    """Change the RSAPublicKey inside an RSA SPKI (not applicable to other keys)."""
+
+    def mutate(cert: Cert) -> None:
+        spki = cert.field("spki")
+        if spki.children[0].children[0].value != RSA_ENCRYPTION:
+            raise DERError("not an RSA key")
+        key = inner_bits(spki.children[1])
+        if modulus is not None:
+            key.children[0].value = modulus
+        if exponent is not None:
+            key.children[1].value = exponent
+        spki.children[1] = Node(BIT_STRING, b"\x00" + key.encode())
+
+    return mutate
+
+
+def inner_bits(node: Node) -> Node:
+    """A BIT STRING's content (after the unused-bits byte) as a tree."""
+    try:
+        return parse(node.value[1:])
+    except DERError as exc:
+        raise DERError("BIT STRING content is not one TLV") from exc
+
+
+def _rsa_params_absent(cert: Cert) -> None:
+    algorithm = cert.field("spki").children[0]
+    if algorithm.children[0].value != RSA_ENCRYPTION:
+        raise DERError("not an RSA key")
+    del algorithm.children[1:]
+
+
 def _inner_algorithm(oid: bytes) -> Callable[[Cert], None]:
     def mutate(cert: Cert) -> None:
         cert.field("signature").children[0].value = oid
@@ -422,6 +459,17 @@ FIELD_MUTATIONS: dict[str, Callable[[Cert], None]] = {
     "sigalg-both-md5-rsa": _both_algorithms(MD5_RSA),
     "sigalg-both-unknown": _both_algorithms(UNKNOWN_OID),
     "sigalg-null-params": _algorithm_null_params,
+    "rsa-modulus-zero": _rsa_key(modulus=b"\x00"),
+    "rsa-modulus-negative": _rsa_key(modulus=b"\x80" + b"\x01" * 255),
+    "rsa-modulus-even": _rsa_key(modulus=b"\x00\xc0" + b"\x00" * 255),
+    "rsa-modulus-512-bits": _rsa_key(modulus=b"\x00\xc1" + b"\x01" * 63),
+    "rsa-modulus-empty": _rsa_key(modulus=b""),
+    "rsa-exponent-one": _rsa_key(exponent=b"\x01"),
+    "rsa-exponent-even": _rsa_key(exponent=b"\x01\x00\x00"),
+    "rsa-exponent-negative": _rsa_key(exponent=b"\xff"),
+    "rsa-exponent-huge": _rsa_key(exponent=b"\x01" * 300),
+    "rsa-exponent-zero": _rsa_key(exponent=b"\x00"),
+    "rsa-params-absent": _rsa_params_absent,
 }
 
 
