@@ -37,10 +37,16 @@ from tests.formats.edgewire import CHAIN_CAPABLE, ENCODERS
 SUMMARY: dict[str, object] = {}
 
 
+#: The preset whose verifier keeps a result cache: each request is sent twice, and the
+#: second answer (a cache hit when the first was accepted) must be the first one.
+CACHED = "alb-passthrough"
+
+
 def _run_preset(
     preset: str, corpus: list[Item], pki: MutantPki, engine: str, chain_capable: set[str]
 ) -> Tally:
-    v = verifier(preset, cert_pem(pki.root.cert), engine=engine)
+    cache = 8192 if preset == CACHED else None
+    v = verifier(preset, cert_pem(pki.root.cert), engine=engine, cache=cache)
     tally = Tally()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cryptography's deprecation warnings on odd serials
@@ -48,9 +54,14 @@ def _run_preset(
             for position, leaf, chain in placements(item, pki):
                 if position == "chain" and preset not in chain_capable:
                     continue  # this edge forwards the leaf only
-                verdict = run(v, request_headers(preset, leaf, chain))
+                headers = request_headers(preset, leaf, chain)
+                verdict = run(v, headers)
                 label = f"{preset}:{position}:{item.name}"
                 tally.add(label, item, verdict, expected(item, position, preset))
+                if cache is not None:
+                    again = run(v, headers)
+                    if (again.outcome, again.escaped) != (verdict.outcome, verdict.escaped):
+                        tally.wrong.append(f"{label}: {verdict.outcome}, then {again.outcome}")
     return tally
 
 
