@@ -10,6 +10,7 @@ not handle hostile bytes on its own (and whose reason is a guess).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import traceback
 from collections import Counter
@@ -97,9 +98,54 @@ def catching() -> Iterator[_Catcher]:
         logger.removeHandler(catcher)
 
 
+#: Suffix of a preset name: also send the edge's metadata headers about the leaf.
+WITH_CLAIMS = "+claims"
+
+
 def request_headers(preset: str, leaf: bytes, chain: tuple[bytes, ...]) -> list[tuple[str, str]]:
     """The edge's secret and what ``preset``'s edge sends for this leaf and chain."""
-    return [("X-Origin-Verify", SECRET), *ENCODERS[preset](leaf, chain)]
+    base, claims = preset.removesuffix(WITH_CLAIMS), preset.endswith(WITH_CLAIMS)
+    headers = [("X-Origin-Verify", SECRET), *ENCODERS[base](leaf, chain)]
+    return headers + viewer_claims(leaf) if claims else headers
+
+
+def _serial_content(serial: int) -> bytes:
+    """The serial's DER INTEGER content octets (two's complement, minimal), as an edge
+    reading the certificate has them."""
+    length = (serial + (serial < 0)).bit_length() // 8 + 1
+    return serial.to_bytes(length, "big", signed=True)
+
+
+def viewer_claims(der: bytes) -> list[tuple[str, str]]:
+    """``CloudFront-Viewer-Cert-*`` as CloudFront writes them (shared/reference/
+    header-formats.md §1.3), computed with cryptography; fields it cannot render from odd
+    DER are left out, as an edge that could not read them would."""
+    out = [
+        ("CloudFront-Viewer-Cert-Present", "1"),
+        ("CloudFront-Viewer-Cert-Sha256", hashlib.sha256(der).hexdigest()),
+    ]
+    cert = parsed(der)
+    if cert is None:
+        return out
+    readers = {
+        "CloudFront-Viewer-Cert-Serial-Number": lambda: ":".join(
+            f"{b:02x}" for b in _serial_content(cert.serial_number)
+        ),
+        "CloudFront-Viewer-Cert-Subject": lambda: cert.subject.rfc4514_string(),
+        "CloudFront-Viewer-Cert-Issuer": lambda: cert.issuer.rfc4514_string(),
+        "CloudFront-Viewer-Cert-Validity": lambda: (
+            f"NotBefore={cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ};"
+            f"NotAfter={cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+        ),
+    }
+    for name, read in readers.items():
+        try:
+            value = read()
+        except Exception:  # an odd field the edge could not render either
+            continue
+        if value.isprintable() and value.isascii():
+            out.append((name, value))
+    return out
 
 
 def verifier(preset: str, anchors: bytes, **options: object) -> Verifier:
