@@ -99,6 +99,10 @@ def test_corpus_through_verify_request(
     if engine != "cryptography":
         # The slower engines get a slice; limbo's chains run through them in tests/conformance.
         corpus = [i for i in subset(corpus, 3) if i.source != "limbo"]
+    elif not preset.startswith("cloudfront-passthrough"):
+        # The whole corpus goes through CloudFront's decoder; the other wire encodings get
+        # every hand-made item and re-signed mutant, and half of the rest.
+        corpus = subset(corpus, 2)
     tally = _run_preset(preset, corpus, mutant_pki, engine, set(CHAIN_PRESETS))
     SUMMARY[f"{preset}/{engine}"] = tally
     _assert_clean(tally)
@@ -106,7 +110,7 @@ def test_corpus_through_verify_request(
     assert tally.outcomes[Reason.MALFORMED_CERTIFICATE.value] > 300
     leaf_only = preset.removesuffix(WITH_CLAIMS) not in CHAIN_PRESETS
     assert tally.outcomes[ACCEPTED] > 100 or leaf_only
-    assert sum(n for o, n in tally.outcomes.items() if o != ACCEPTED) > 1000
+    assert sum(n for o, n in tally.outcomes.items() if o != ACCEPTED) > 900
 
 
 @pytest.mark.parametrize("preset", sorted(set(ENCODERS) - set(PRESETS)))
