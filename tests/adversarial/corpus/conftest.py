@@ -54,8 +54,10 @@ def corpus(mutant_pki: MutantPki) -> list[Item]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The corpus's own tally: sizes, verdicts by reason, crash sites, HTTP statuses."""
+    """The corpus's own tally: sizes, verdicts by reason per run, HTTP statuses, and every
+    crash site once (with how many requests reached it over all runs)."""
     write = terminalreporter.write_line
+    sites: dict[str, int] = {}
     for name, module in sorted(sys.modules.items()):
         summary = getattr(module, "SUMMARY", None)
         if not name.startswith("tests.adversarial.corpus.test_") or not summary:
@@ -67,6 +69,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             total = sum(value.outcomes.values())
             write(f"corpus {key}: {total} requests, {dict(value.outcomes.most_common())}")
             for hit, labels in value.hits.items():
-                write(f"  boundary hit x{len(labels)}: {hit} e.g. {labels[0]}")
+                where = f"boundary hit: {hit.exception} in stage {hit.stage} at {hit.site}"
+                sites[where] = sites.get(where, 0) + len(labels)
             for attribute, labels in value.unreadable.items():
-                write(f"  accepted identity raises x{len(labels)}: {attribute} e.g. {labels[0]}")
+                where = f"accepted identity raises reading {attribute}"
+                sites[where] = sites.get(where, 0) + len(labels)
+    for where, count in sorted(sites.items()):
+        write(f"corpus {where} (x{count})")
