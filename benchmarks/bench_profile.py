@@ -32,10 +32,10 @@ STEPS = (
     "decode headers (format.decode)",
     "parse DER (leaf + chain)",
     "edge claims cross-check",
-    "key caps (check_key)",
-    "leaf validity (check_validity)",
+    "leaf profile (chain.check_presented)",
+    "engine instant (clock.first_instant)",
     "pyca ClientVerifier.verify (not ours)",
-    "name-constraint guard (_check_unconstrained_leaf)",
+    "path checks (clock.check_window + name-constraint guard)",
     "identity (ClientIdentity)",
     "rules + counters",
 )
@@ -55,10 +55,12 @@ def uncached_steps(key_type: str, requests: int) -> dict[str, Any]:
 
     from bench_engines import bare_verifier
 
+    from originverify.chain import check_presented
+    from originverify.chain.clock import check_window, first_instant
+    from originverify.chain.engine import check_unconstrained_leaf
     from originverify.identity import ClientIdentity
     from originverify.source import RequestContext
     from originverify.verifier import _parse
-    from originverify.verify import _check_unconstrained_leaf, check_key, check_validity
 
     chain = make_chain(key_type, 3)
     headers = rfc9440_headers(chain)
@@ -84,16 +86,16 @@ def uncached_steps(key_type: str, requests: int) -> dict[str, Any]:
         t.append(ns())
         v._cross_check(forwarded, leaf, None)
         t.append(ns())
-        check_key(leaf, v.policy, "leaf")
-        for cert in presented:
-            check_key(cert, v.policy, "chain")
+        now = v._validation_time(now_ts)
+        check_presented(leaf, presented, forwarded.leaf, forwarded.chain, v.policy, now)
         t.append(ns())
-        at = check_validity(leaf, v._validation_time(now_ts), v.policy.clock_skew)
+        instant = first_instant(leaf, now)
         t.append(ns())
-        verifier = engine._verifier(snapshot, at)
+        verifier = engine._verifier(snapshot, instant)
         path = list(verifier.verify(leaf, [*presented, *snapshot.extra_intermediates]).chain)
         t.append(ns())
-        _check_unconstrained_leaf(path)
+        check_window(path, now, v.policy.clock_skew)
+        check_unconstrained_leaf(path)
         t.append(ns())
         identity = ClientIdentity(
             leaf, tuple(path[1:]), v._checks, leaf_der=forwarded.leaf, claims=forwarded.claims

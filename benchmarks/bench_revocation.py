@@ -167,7 +167,7 @@ def main() -> None:
     # -- how to drive pyhanko's async API -----------------------------------------------------
     drive: dict[str, float] = {}
     if "certvalidator" in variants:
-        from originverify.engines import CertvalidatorEngine, _validate
+        from originverify.chain.certvalidator import CertvalidatorEngine, _validate
 
         engine = variants["certvalidator"].engine
         assert isinstance(engine, CertvalidatorEngine)

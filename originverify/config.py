@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from .cache import ResultCache
+from .chain import Engine, Profile, RevocationChecker, ValidationPolicy
 from .errors import ConfigurationError
 from .formats import CLOUDFRONT_PASSTHROUGH, CertificateFormat, Limits
 from .formats import get as get_format
@@ -21,7 +22,6 @@ from .outcome import Mode, Outcome
 from .rules import NO_RULES, Rules
 from .source import SourceProof
 from .trust import CertSource, TrustStore
-from .verify import Engine, Profile, RevocationChecker, ValidationPolicy
 
 __all__ = ["POLICY_KEYS", "Config", "Observer", "VerifierOptions", "resolve"]
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .cache import CertificateInterner
+from .chain import build_engine, check_presented
 from .config import Config, VerifierOptions, resolve
 from .errors import ConfigurationError, Reason, VerificationError
 from .headers import HeaderInput, as_headers, values_of
@@ -37,7 +38,6 @@ from .stages import (
     intern_validated,
     parse_forwarded,
 )
-from .verify import build_engine, check_key, check_validity
 from .watch import watch_files
 
 if TYPE_CHECKING:
@@ -348,19 +348,10 @@ class Verifier:
         identity, generation, _ = hit
         revocation = self.revocation
         if revocation is not None and generation != revocation.generation:
-            # Validated under older revocation data: check the cached path again.
+            # Validated under older revocation data: verify again, in full (and, in async
+            # adapters, off the event loop: a revocation check may wait on the network).
             self.cache.discard(state.key)
-            path = [identity.certificate, *identity.chain]
-            status = revocation.check(path, self._validation_time(state.now))
-            not_after = min(c.not_valid_after_utc for c in path).timestamp()
-            self.cache.put(
-                state.key,
-                identity,
-                not_after,
-                state.now,
-                revocation.generation,
-                getattr(status, "cache_for", None),
-            )
+            return
         state.identity, state.via, state.done = identity, "cache", True
         state.trace.step("cache", str, "hit: identical headers verified before")
 
@@ -403,16 +394,15 @@ class Verifier:
             state.trace.step("edge claims", str, described)
 
     def _key_and_validity(self, state: State) -> None:
+        """The leaf profile every engine shares (chain/leaf.py): key caps before any
+        signature work, no CA or signing usage on the leaf, validity to the microsecond."""
         forwarded, leaf = state.forwarded, state.leaf
-        assert forwarded is not None and leaf is not None
-        check_key(leaf, self.policy, "leaf", forwarded.leaf)
-        for index, cert in enumerate(state.chain):
-            check_key(cert, self.policy, f"chain[{index}]", forwarded.chain[index])
+        assert forwarded is not None and forwarded.leaf is not None and leaf is not None
         now = self._validation_time(state.now)
-        state.at = check_validity(leaf, now, self.policy.clock_skew)
-        state.trace.step(
-            "key and validity", "presented certificates valid at {:%Y-%m-%dT%H:%M:%SZ}".format, now
+        state.at = check_presented(
+            leaf, state.chain, forwarded.leaf, forwarded.chain, self.policy, now
         )
+        state.trace.step("key and validity", _VALID_AT.format, now)
 
     def _chain(self, state: State) -> None:
         assert state.forwarded is not None and state.leaf is not None
@@ -478,11 +468,12 @@ class Verifier:
         return fixed.timestamp() if fixed is not None else time.time()
 
     def _validation_time(self, now_ts: float) -> datetime:
-        # Whole seconds, as X.509 times and pyca's verifier have them.
+        # Exact (microseconds kept): chain.clock hands engines whole seconds and judges
+        # the path's validity against this instant.
         fixed = self.policy.validation_time
         if fixed is not None:
-            return fixed.replace(microsecond=0)
-        return datetime.fromtimestamp(int(now_ts), UTC)
+            return fixed
+        return datetime.fromtimestamp(now_ts, UTC)
 
 
 def _leaf_sha256(state: State) -> str | None:

@@ -372,9 +372,10 @@ def client_cert_required(
 ) -> F | Callable[[F], F]:
     """The view needs a verified client certificate (401 without, 403 if invalid/denied).
 
-    Bare (``@client_cert_required``) or with rules, compiled once here: shell-style
-    patterns per category (all configured categories must match, any pattern within one),
-    e.g. ``@client_cert_required(spiffe_ids=["spiffe://example.org/billing/*"])``.
+    Bare (``@client_cert_required``) or with rules, compiled once here: patterns matched
+    on parsed names per category (all configured categories must match, any pattern within
+    one; the pattern language is in docs/configuration.md), e.g.
+    ``@client_cert_required(spiffe_ids=["spiffe://example.org/billing/**"])``.
     """
     policy = ViewPolicy(
         Requirement.REQUIRED,
