@@ -17,28 +17,37 @@ import pytest
 
 from originverify.cli import main
 from originverify.devpki import cert_pem
-from tests.adversarial.corpus.harness import SECRET, placements, request_headers, subset
+from tests.adversarial.corpus.harness import (
+    SECRET,
+    catching,
+    placements,
+    request_headers,
+    subset,
+)
 from tests.adversarial.corpus.items import Item, MutantPki
 
 SECRET_ENV = "ORIGINVERIFY_CORPUS_SECRET"
 
-#: Where ``check`` currently lets an exception out: (function, exception) → what. In
-#: cli.py (owner: adopters) unless said otherwise. Reproducers: test_known_cli_crash_is_fixed.
-KNOWN: dict[tuple[str, str], str] = {
-    ("read_request", "LineTooLong"): "a header line over 64 KiB (http.client's limit)",
-    ("_describe_cert", "ValueError"): "rfc4514_string()/public_key()/dates of an odd "
-    "certificate (invalid UTF-8 name, secp256k1 key, year 9999) while printing it",
-    ("_describe_cert", "UnsupportedAlgorithm"): "public_key() of an unknown key type",
-    ("_describe_cert", "TypeError"): "rfc4514_string() of a damaged name",
-    # trust.py (owner: chain), via --anchors: see test_corpus_config.py
-    ("_parse_bytes", "InvalidVersion"): "an anchor with a version other than v1/v3",
+#: Where ``check`` currently lets an exception out: (file, function, exception) → owner
+#: and what. Reproducers: test_known_cli_crash_is_fixed.
+KNOWN: dict[tuple[str, str, str], str] = {
+    ("cli.py", "_describe_cert", "UnsupportedAlgorithm"): "adopters: public_key() of an "
+    "unknown key type while printing a presented certificate",
+    ("cli.py", "_describe_cert", "ValueError"): "adopters: public_key() of a key on an "
+    "unsupported curve (secp256k1) while printing it",
+    ("diagnose.py", "<listcomp>", "ValueError"): "adopters: chain_diagnosis renders an "
+    "undecodable issuer name",
+    ("diagnose.py", "<listcomp>", "TypeError"): "adopters: chain_diagnosis builds a Name "
+    "from a damaged attribute",
+    ("trust.py", "_parse_bytes", "InvalidVersion"): "chain: an anchor with a version other "
+    "than v1/v3 (see test_corpus_config.py)",
 }
 UNKNOWN_KEY = "pyca:custom/unsupported_subject_public_key_info.pem#0"
 REPRODUCERS = {
-    ("read_request", "LineTooLong"): "pyca:custom/crl_almost_10k.pem#0",
-    ("_describe_cert", "ValueError"): "pyca:custom/invalid_utf8_common_name.pem#0",
-    ("_describe_cert", "UnsupportedAlgorithm"): UNKNOWN_KEY,
-    ("_describe_cert", "TypeError"): "mutant:chain:n14-length-minus-one",
+    ("cli.py", "_describe_cert", "UnsupportedAlgorithm"): UNKNOWN_KEY,
+    ("cli.py", "_describe_cert", "ValueError"): "mutant:leaf:spki-curve-secp256k1:unsigned",
+    ("diagnose.py", "<listcomp>", "ValueError"): "mutant:chain:issuer-cn-invalid-utf8:resigned",
+    ("diagnose.py", "<listcomp>", "TypeError"): "mutant:chain:n14-length-minus-one",
 }
 
 
@@ -55,9 +64,11 @@ def check(args: list[str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def _crash_site(exc: BaseException) -> tuple[str, str]:
+def _crash_site(exc: BaseException) -> tuple[str, str, str]:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/originverify/" in f.filename]
-    return (frames[-1].name if frames else "?", type(exc).__name__)
+    if not frames:
+        return ("?", "?", type(exc).__name__)
+    return (Path(frames[-1].filename).name, frames[-1].name, type(exc).__name__)
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +93,20 @@ def _run_item(item: Item, pki: MutantPki, files: Path) -> list[str]:
 
 
 def _one(item: Item, position: str, args: list[str]) -> list[str]:
+    # Boundary hits are judged by test_corpus_inprocess; catching them here also keeps their
+    # log lines (with the traceback the boundary logs) out of the output judged below.
     try:
-        code, output = check([*args, "--edge-secret-env", SECRET_ENV])
+        with catching():
+            code, output = check([*args, "--edge-secret-env", SECRET_ENV])
     except Exception as exc:
         site = _crash_site(exc)
         return [] if site in KNOWN else [f"{position}:{item.name}: {site} {exc!r}"]
     if code == 1 and "REJECTED (" not in output:
         return [f"{position}:{item.name}: exit 1 without a verdict line"]
-    if code == 2 and "configuration error" not in output:
-        return [f"{position}:{item.name}: exit 2 without a configuration error message"]
+    if code == 2 and not output.startswith("originverify"):
+        return [f"{position}:{item.name}: exit 2 without a message saying why"]
+    if "Traceback" in output:
+        return [f"{position}:{item.name}: a traceback in the output"]
     if code not in (0, 1, 2):
         return [f"{position}:{item.name}: exit {code}"]
     return []
@@ -108,10 +124,10 @@ def test_check_on_corpus_captures(
     assert not problems, "\n".join(problems[:20])
 
 
-@pytest.mark.xfail(strict=True, reason="owner: adopters (cli.py)")
-@pytest.mark.parametrize("site", list(REPRODUCERS), ids=lambda s: f"{s[0]}-{s[1]}")
+@pytest.mark.xfail(strict=True, reason="owner: adopters (cli.py, diagnose.py)")
+@pytest.mark.parametrize("site", list(REPRODUCERS), ids=lambda s: "-".join(s))
 def test_known_cli_crash_is_fixed(
-    site: tuple[str, str],
+    site: tuple[str, str, str],
     corpus: list[Item],
     mutant_pki: MutantPki,
     files: Path,
@@ -119,12 +135,12 @@ def test_known_cli_crash_is_fixed(
 ) -> None:
     monkeypatch.setenv(SECRET_ENV, SECRET)
     item = next(i for i in corpus if i.name == REPRODUCERS[site])
-    _, leaf, chain = placements(item, mutant_pki)[-1]
+    _, leaf, chain = placements(item, mutant_pki)[0]
     request = files / "reproducer.txt"
     request.write_bytes(capture(request_headers("cloudfront-passthrough", leaf, chain)))
     code, output = check([str(request), "--anchors", str(files / "anchors.pem"),
                           "--edge-secret-env", SECRET_ENV])  # fmt: skip
-    assert code == 1 and "REJECTED (" in output
+    assert code in (0, 1) and ("REJECTED (" in output or "ACCEPTED" in output)
 
 
 #: Items for the real process: each kind of breakage once (parse, version, name, key).
@@ -137,7 +153,20 @@ PROCESS_ITEMS = (
 )
 
 
-@pytest.mark.parametrize("name", PROCESS_ITEMS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        *PROCESS_ITEMS,
+        pytest.param(
+            "pyca:custom/invalid_version.pem#0",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="owner: lead: InvalidVersion reaches the boundary (known.py), whose "
+                "log line carries the traceback, which check prints on stderr",
+            ),
+        ),
+    ],
+)
 def test_check_as_a_process_prints_no_traceback(
     name: str, corpus: list[Item], mutant_pki: MutantPki, files: Path
 ) -> None:
