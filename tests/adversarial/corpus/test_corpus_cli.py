@@ -39,8 +39,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     "undecodable issuer name",
     ("diagnose.py", "<listcomp>", "TypeError"): "adopters: chain_diagnosis builds a Name "
     "from a damaged attribute",
-    ("trust.py", "_parse_bytes", "InvalidVersion"): "chain: an anchor with a version other "
-    "than v1/v3 (see test_corpus_config.py)",
 }
 UNKNOWN_KEY = "pyca:custom/unsupported_subject_public_key_info.pem#0"
 REPRODUCERS = {

@@ -19,10 +19,10 @@ from tests.adversarial.corpus.harness import SECRET, request_headers, run, subse
 from tests.adversarial.corpus.items import Item, MutantPki
 
 #: Exceptions other than ConfigurationError that configuration currently lets out:
-#: (file, function, exception) → owner. Reproduced by test_known_config_crash_is_fixed.
-KNOWN: dict[tuple[str, str, str], str] = {
-    ("trust.py", "_parse_bytes", "InvalidVersion"): "chain (trust.py)",
-}
+#: (file, function, exception) → owner. Empty since trust.py turned InvalidVersion (found
+#: by this corpus) into ConfigurationError; test_invalid_version_is_a_configuration_error
+#: keeps it so.
+KNOWN: dict[tuple[str, str, str], str] = {}
 REPRODUCER = "pyca:custom/invalid_version.pem#0"
 
 SUMMARY: dict[str, Counter[str]] = {}
@@ -112,9 +112,8 @@ def test_corpus_as_configuration(
     assert tally["ConfigurationError"] > 50 and tally["loaded"] > 50
 
 
-@pytest.mark.xfail(strict=True, reason="owner: chain (trust.py lets InvalidVersion out)")
 @pytest.mark.parametrize("how", HOW)
-def test_known_config_crash_is_fixed(
+def test_invalid_version_is_a_configuration_error(
     how: str, corpus: list[Item], mutant_pki: MutantPki, tmp_path: Path
 ) -> None:
     item = next(i for i in corpus if i.name == REPRODUCER)

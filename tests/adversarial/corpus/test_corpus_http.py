@@ -50,7 +50,7 @@ SUMMARY: dict[str, Counter[str]] = {}
 def http_items(corpus: list[Item]) -> list[Item]:
     """About 80 items: one in six of the slow-path slice, plus every known crash site's
     reproducer (the crash sites are what an adapter must survive)."""
-    named = {name for name, _, _ in REPRODUCERS.values()}
+    named = {reproducer[0] for reproducer in REPRODUCERS.values()}
     named |= {f"mutant:leaf:{m}:resigned" for m in UNDECODABLE_SUBJECTS[:2]}
     sliced = subset(corpus, 40)
     return [i for n, i in enumerate(sliced) if n % 6 == 0 or i.name in named]
