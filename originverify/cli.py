@@ -23,7 +23,7 @@ from typing import Any, TypeAlias
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from . import formats
+from . import describe, formats
 from .capture import PEER_PREFIX, REDACTED
 from .diagnose import chain_diagnosis, other_formats
 from .errors import ConfigurationError, Reason
@@ -149,17 +149,22 @@ def read_request(data: bytes) -> tuple[HeaderList, dict[str, str]]:
 
 
 def _describe_cert(cert: x509.Certificate) -> str:
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        kind = f"RSA-{key.key_size}"
-    elif isinstance(key, ec.EllipticCurvePublicKey):
-        kind = f"EC {key.curve.name}"
-    else:
-        kind = type(key).__name__.replace("PublicKey", "").lstrip("_")
-    return (
-        f"{cert.subject.rfc4514_string()}  ←  {cert.issuer.rfc4514_string()}  "
-        f"[{cert.not_valid_before_utc:%Y-%m-%d} → {cert.not_valid_after_utc:%Y-%m-%d}, {kind}]"
-    )
+    """One line per certificate; hostile certificates are described, never raised on."""
+    try:
+        key = cert.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            kind = f"RSA-{key.key_size}"
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            kind = f"EC {key.curve.name}"
+        else:
+            kind = type(key).__name__.replace("PublicKey", "").lstrip("_")
+    except Exception:  # unknown algorithm or curve, a damaged key
+        kind = "unreadable key"
+    try:
+        window = f"{cert.not_valid_before_utc:%Y-%m-%d} → {cert.not_valid_after_utc:%Y-%m-%d}"
+    except Exception:
+        window = "unreadable validity"
+    return f"{describe.subject(cert)}  ←  {describe.issuer(cert)}  [{window}, {kind}]"
 
 
 def print_report(

@@ -49,7 +49,22 @@ def chain_diagnosis(
     extra_intermediates: Sequence[x509.Certificate] = (),
 ) -> list[str]:
     """Lines that say why no path reaches the anchors; empty when one does (then the
-    refusal is about something else: validity, usage, constraints)."""
+    refusal is about something else: validity, usage, constraints). A damaged certificate
+    that cannot be compared ends the analysis with a line saying so, never an exception."""
+    try:
+        return _diagnose(presented, anchors, extra_intermediates)
+    except Exception as exc:
+        return [
+            f"the chain could not be analysed further: a certificate in it is damaged "
+            f"({type(exc).__name__}); the verdict above is the verifier's"
+        ]
+
+
+def _diagnose(
+    presented: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    extra_intermediates: Sequence[x509.Certificate],
+) -> list[str]:
     if not presented:
         return []
     pool = [*presented[1:], *extra_intermediates]

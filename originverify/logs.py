@@ -70,7 +70,7 @@ def log_outcome(outcome: Outcome, request: RequestContext) -> None:
                 clean(request.peer or "-", 64),
                 outcome.leaf_sha256 or "-",
                 _request_line(request),
-                clean(identity.subject if identity is not None else "anonymous"),
+                clean(_subject(identity)),
             )
         return
     log.warning(
@@ -83,3 +83,12 @@ def log_outcome(outcome: Outcome, request: RequestContext) -> None:
         _request_line(request),
         clean(error.detail),
     )
+
+
+def _subject(identity: object) -> str:
+    if identity is None:
+        return "anonymous"
+    try:
+        return str(identity.subject)  # type: ignore[attr-defined]
+    except Exception:  # a name that cannot be rendered must not break the log line
+        return "<unreadable subject>"

@@ -86,7 +86,7 @@ def parse_forwarded(
     assert forwarded.leaf is not None
     try:
         leaf = x509.load_der_x509_certificate(forwarded.leaf)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise VerificationError(Reason.MALFORMED_CERTIFICATE, f"leaf: {exc}") from None
     require_decodable(leaf)
     chain = []
@@ -97,7 +97,7 @@ def parse_forwarded(
             continue
         try:
             chain.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise VerificationError(
                 Reason.MALFORMED_CERTIFICATE, f"chain[{index}]: {exc}"
             ) from None

@@ -280,16 +280,8 @@ def cross_check(forwarded: ForwardedCertificate, leaf: x509.Certificate) -> None
             Reason.EDGE_MISMATCH,
             f"edge's serial {claims.serial:x} does not match {leaf.serial_number:x}",
         )
-    for label, claimed, actual in (
-        ("notBefore", claims.not_before, leaf.not_valid_before_utc),
-        ("notAfter", claims.not_after, leaf.not_valid_after_utc),
-    ):
-        if claimed is not None and claimed != actual:
-            raise VerificationError(
-                Reason.EDGE_MISMATCH,
-                f"edge's {label} {claimed.isoformat()} is not the certificate's "
-                f"{actual.isoformat()}",
-            )
+    if claims.not_before is not None or claims.not_after is not None:
+        _check_validity(claims.not_before, claims.not_after, leaf)
     _check_dn("subject", claims.unverified_subject, leaf, issuer=False)
     _check_dn("issuer", claims.unverified_issuer, leaf, issuer=True)
     if claims.uris or claims.dns_names:
@@ -334,3 +326,32 @@ def _check_dn(label: str, claimed: str | None, leaf: x509.Certificate, *, issuer
             f"edge's {label} {claimed[:200]!r} does not name the certificate's "
             f"{names.render(leaf, issuer=issuer)!r}",
         )
+
+
+def _check_validity(
+    not_before: datetime | None, not_after: datetime | None, leaf: x509.Certificate
+) -> None:
+    try:
+        actual = (leaf.not_valid_before_utc, leaf.not_valid_after_utc)
+    except ValueError as exc:  # pyca reads times lazily: an invalid one fails here
+        raise VerificationError(
+            Reason.MALFORMED_CERTIFICATE, f"leaf validity unreadable: {exc}"[:200]
+        ) from None
+    for label, claimed, real in (
+        ("notBefore", not_before, actual[0]),
+        ("notAfter", not_after, actual[1]),
+    ):
+        if claimed is not None and not _same_instant(claimed, real):
+            raise VerificationError(
+                Reason.EDGE_MISMATCH,
+                f"edge's {label} {claimed.isoformat()} is not the certificate's {real.isoformat()}",
+            )
+
+
+def _same_instant(claimed: datetime, actual: datetime) -> bool:
+    """Equal instants; a comparison that cannot be made (a claim in a time zone that pushes
+    year 9999 out of range) proves nothing, so it counts as a contradiction."""
+    try:
+        return claimed == actual
+    except (ValueError, OverflowError):
+        return False

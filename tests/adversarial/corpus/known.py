@@ -24,44 +24,8 @@ class Known:
 
 
 #: Boundary hits inside ``Verifier.check`` (the request is refused, with a guessed reason).
-BOUNDARY: dict[str, Known] = {
-    "invalid-version": Known(
-        "originverify/stages.py in parse_forwarded",
-        "InvalidVersion",
-        "lead (stages.py)",
-        "x509.InvalidVersion is not a ValueError: a version other than v1/v3 escapes the "
-        "parse stage's except clause (refused as malformed_certificate only by the boundary)",
-    ),
-    "certvalidator-dn-bitstring": Known(
-        "originverify/chain/certvalidator.py in _validate",
-        "TypeError",
-        "chain (chain/certvalidator.py)",
-        "pyhanko-certvalidator's path building feeds a DN attribute encoded as BIT STRING "
-        "(scottishpower-bitstring-dn.pem, presented as an extra intermediate) to re.sub",
-    ),
-    "certvalidator-ca-key-usage-empty": Known(
-        "originverify/chain/certvalidator.py in _validate",
-        "IndexError",
-        "chain (chain/certvalidator.py)",
-        "asn1crypto raises IndexError reading an empty keyUsage BIT STRING of a CA "
-        "certificate (signed by our root) inside path validation",
-    ),
-    "certvalidator-unknown-key": Known(
-        "originverify/chain/certvalidator.py in _validate",
-        "UnsupportedAlgorithm",
-        "chain (chain/certvalidator.py)",
-        "an intermediate (signed by our root) whose key is on an unknown curve or of an "
-        "unknown algorithm: pyhanko-certvalidator raises UnsupportedAlgorithm checking the "
-        "leaf's signature",
-    ),
-    "claims-validity-year-9999": Known(
-        "originverify/formats/claims.py in cross_check",
-        "ValueError",
-        "names (formats/claims.py)",
-        "a leaf valid until 9999-12-31T23:59:59 (asn1crypto's 9999-years-rsa-cert.pem) under "
-        "a format with edge claims: the validity cross-check overflows datetime",
-    ),
-}
+BOUNDARY: dict[str, Known] = {}  # every site the corpus found is fixed (see REPRODUCERS)
+
 
 #: Attributes of an *accepted* ClientIdentity that raise when the application reads them
 #: (``"name: ExceptionType"``). None since the names helper refused undecodable leaf names

@@ -122,7 +122,6 @@ def test_check_on_corpus_captures(
     assert not problems, "\n".join(problems[:20])
 
 
-@pytest.mark.xfail(strict=True, reason="owner: adopters (cli.py, diagnose.py)")
 @pytest.mark.parametrize("site", list(REPRODUCERS), ids=lambda s: "-".join(s))
 def test_known_cli_crash_is_fixed(
     site: tuple[str, str, str],
@@ -155,14 +154,7 @@ PROCESS_ITEMS = (
     "name",
     [
         *PROCESS_ITEMS,
-        pytest.param(
-            "pyca:custom/invalid_version.pem#0",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="owner: lead: InvalidVersion reaches the boundary (known.py), whose "
-                "log line carries the traceback, which check prints on stderr",
-            ),
-        ),
+        "pyca:custom/invalid_version.pem#0",
     ],
 )
 def test_check_as_a_process_prints_no_traceback(
