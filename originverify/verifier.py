@@ -455,6 +455,10 @@ class Verifier:
     def _revocation(self, state: State) -> None:
         if self.revocation is None:
             return
+        if len(state.path) == 1 and self.trust and state.path[0] in self.trust.snapshot.anchors:
+            # The leaf is itself a configured anchor (compared as DER, never by name).
+            state.trace.step("revocation", str, "leaf is a configured anchor: nothing to check")
+            return
         state.revocation_generation = self.revocation.generation
         status = self.revocation.check(state.path, state.at)
         state.cache_for = getattr(status, "cache_for", None)

@@ -231,10 +231,7 @@ class Revocation:
 
         Raises ``VerificationError``: ``revoked``, or ``revocation_unknown`` in hard mode.
         """
-        if len(path) < 2:
-            leaf = path[0]
-            if leaf.subject == leaf.issuer:
-                return RevocationStatus("leaf is a configured anchor: nothing to check")
+        if len(path) < 2:  # no issuer to look up (an anchor leaf is skipped by the verifier)
             return RevocationStatus(*self._unknown("leaf", "its issuer is not in the path"))
         last = len(path) - 1 if self.scope == "chain" else 1
         details: list[str] = []

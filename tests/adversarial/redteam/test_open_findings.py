@@ -42,12 +42,6 @@ def refused(v: Verifier, headers: object) -> Reason:
 # -- finding 1 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 1: hard-mode revocation skips a leaf whose subject DN equals its issuer DN "
-    "when the path has one certificate (trust_edge_verdict): 'leaf is a configured anchor' is "
-    "decided by name, so a CRL-listed leaf is accepted (revocation/checker.py:230)",
-)
 def test_finding_1_revoked_self_named_leaf_accepted_in_hard_mode(
     pki: RedPKI, tmp_path: Path
 ) -> None:
