@@ -51,7 +51,9 @@ def _compile(
 ) -> re.Pattern[str] | None:
     if not patterns:
         return None
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    # ASCII-only case folding: DNS names and mailbox domains are ASCII (IA5String); Unicode
+    # folding would let U+017F "ſ" match "s" and U+212A (Kelvin) match "k".
+    flags = re.DOTALL | ((re.IGNORECASE | re.ASCII) if ignore_case else 0)
     return re.compile("|".join(f"(?:{_glob(p, separators)})" for p in patterns), flags)
 
 
@@ -121,7 +123,9 @@ class Rules:
         for label, patterns, separators, ignore_case, values in (
             ("common name", self.common_names, "", False, _common_name),
             ("DNS SAN", self.dns_names, ".", True, lambda i: i.dns_names),
-            ("URI SAN", self.uris, "/", False, _matchable_uris),
+            # "*" stays inside one path segment and never crosses into or out of the
+            # authority ("https://*.example.org/" must not match "https://evil?.example.org/").
+            ("URI SAN", self.uris, "/?#@:", False, _matchable_uris),
             ("email SAN", self.emails, "@", True, lambda i: i.emails),
         ):
             compiled = _compile(patterns, separators, ignore_case=ignore_case)

@@ -76,9 +76,10 @@ def test_cached_verdict_not_served_with_a_duplicate(pki: RedPKI) -> None:
 
 def test_cache_cannot_be_shared(pki: RedPKI) -> None:
     cache = ResultCache()
-    verifier(pki, cache=cache)
+    first = verifier(pki, cache=cache)  # alive: the cache is its own
     with pytest.raises(ConfigurationError):
         verifier(pki, cache=cache, rules=Rules(common_names=["bob"]))
+    assert first.cache is cache
 
 
 def test_view_rules_apply_to_a_cached_identity(pki: RedPKI) -> None:

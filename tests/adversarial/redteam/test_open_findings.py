@@ -61,12 +61,6 @@ def test_finding_1_revoked_self_named_leaf_accepted_in_hard_mode(
 # -- finding 2 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 2: DNS rules match case-insensitively with Unicode folding (re.IGNORECASE "
-    "without re.ASCII): 'svc.example.com' allows a DNS SAN 'ſvc.example.com' (U+017F) "
-    "(rules.py:46-52)",
-)
 def test_finding_2_dns_rule_folds_unicode(pki: RedPKI) -> None:
     leaf = pki.ca.issue("u", dns=["XYvc.example.com"])
     der = patched(pki.ca, leaf, b"XYvc", "\u017fvc".encode())
@@ -74,11 +68,6 @@ def test_finding_2_dns_rule_folds_unicode(pki: RedPKI) -> None:
     assert refused(v, pairs(der, leaf.chain_der)) is Reason.RULE_DENIED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 2: e-mail rules fold Unicode too: 'backup@example.org' allows "
-    "'bac\\u212aup@example.org' (KELVIN SIGN) (rules.py:46-52)",
-)
 def test_finding_2_email_rule_folds_unicode(pki: RedPKI) -> None:
     leaf = pki.ca.issue("u", emails=["bacXYZup@example.org"])
     der = patched(pki.ca, leaf, b"XYZ", "\u212a".encode())
@@ -89,12 +78,6 @@ def test_finding_2_email_rule_folds_unicode(pki: RedPKI) -> None:
 # -- finding 3 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 3: URI globs are matched on the whole string with '/' as the only "
-    "separator, so '*' in the authority crosses into the query or fragment: "
-    "'https://*.example.org/**' allows host evil.com (rules.py:33-43)",
-)
 @pytest.mark.parametrize(
     "uri", ["https://evil.com?.example.org/x", "https://evil.com#.example.org/x"]
 )
