@@ -28,6 +28,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorResponse = tuple[int, list[tuple[str, str]], bytes]
 
 __all__ = [
+    "OUTCOME_KEY",
     "STATE_KEY",
     "ClientCertMiddleware",
     "ErrorResponse",
@@ -36,6 +37,9 @@ __all__ = [
     "default_error_response",
     "verify_scope",
 ]
+
+#: Key in ``scope["state"]`` holding the core's ``Outcome`` for the connection.
+OUTCOME_KEY = "originverify_outcome"
 
 #: The kernel's refusal, under its 0.1 name (it now takes the ``Accept`` header's value).
 default_error_response = refusal
@@ -53,6 +57,14 @@ def verify_scope(
 ) -> ClientIdentity | None:
     """Synchronous identity-or-raise form of ``acheck_scope`` (for tests and sync code)."""
     return verifier.check(request_from_scope(scope, headers)).raise_for_refusal()
+
+
+def reported_refusal(connection: Any) -> bool:
+    """Whether the middleware let this connection in with a refusal report-only mode did not
+    enforce (already logged, counted and signalled: gates must not decide it again)."""
+    scope = getattr(connection, "scope", connection)
+    outcome = (scope.get("state") or {}).get(OUTCOME_KEY)
+    return isinstance(outcome, Outcome) and outcome.error is not None and not outcome.enforced
 
 
 def client_identity(connection: Any, key: str = STATE_KEY) -> ClientIdentity | None:
@@ -139,7 +151,11 @@ class ClientCertMiddleware:
         identity = outcome.identity
         # A copy: the server's scope (and a lifespan state it may share) stays untouched.
         inner = dict(scope)
-        inner["state"] = {**(scope.get("state") or {}), self.state_key: identity}
+        inner["state"] = {
+            **(scope.get("state") or {}),
+            self.state_key: identity,
+            OUTCOME_KEY: outcome,  # view gates must not decide a reported refusal again
+        }
         if self.strip:
             inner["headers"] = [(n, v) for n, v in raw if _header_key(n) not in self.strip]
         if identity is not None and self.on_success is not None:

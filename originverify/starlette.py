@@ -31,7 +31,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from .adapters import refusal, request_from_scope
-from .asgi import client_identity
+from .asgi import client_identity, reported_refusal
 from .errors import VerificationError
 from .identity import ClientIdentity
 from .rules import Rules
@@ -132,7 +132,7 @@ class RequireClient:
 
     async def __call__(self, request: Request) -> ClientIdentity | None:
         identity = client_identity(request)
-        if identity is not None and self.rules is None:
+        if (identity is not None and self.rules is None) or reported_refusal(request):
             return identity
         outcome = self.verifier.require(
             identity, request_from_scope(request.scope), rules=self.rules
@@ -156,6 +156,8 @@ def require_bound_token(
         request: Request, token: Mapping[str, Any] = Depends(claims)
     ) -> ClientIdentity | None:
         identity = client_identity(request)
+        if reported_refusal(request):
+            return identity
         facts = request_from_scope(request.scope)
         outcome = verifier.require(identity, facts, token_claims=token)
         if outcome.refused:

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from originverify import ClientIdentity, Outcome, Rules, VerificationError
 
 from . import conf
-from .middleware import client_identity, request_facts
+from .middleware import client_identity, reported_refusal, request_facts
 from .signals import asend, client_rejected
 
 RulesLike = Rules | Mapping[str, Any] | None
@@ -40,7 +40,7 @@ def view_access(
 def _decide(request: HttpRequest, rules: Rules | None) -> Outcome | None:
     """The core's verdict on the view's requirement; ``None`` when nothing can fail."""
     identity = client_identity(request)
-    if identity is not None and rules is None:
+    if (identity is not None and rules is None) or reported_refusal(request):
         return None
     return conf.get_verifier().require(identity, request_facts(request), rules=rules)
 

@@ -94,6 +94,13 @@ def client_identity(request: HttpRequest) -> ClientIdentity | None:
     return value if isinstance(value, ClientIdentity) else None
 
 
+def reported_refusal(request: HttpRequest) -> bool:
+    """Whether the middleware let this request in with a refusal report-only mode did not
+    enforce (already logged, counted and signalled: gates must not decide it again)."""
+    outcome = getattr(request, "originverify_outcome", None)
+    return isinstance(outcome, Outcome) and outcome.error is not None and not outcome.enforced
+
+
 #: The 0.1 name of ``client_identity`` (deprecated).
 get_client_cert = client_identity
 
@@ -179,6 +186,7 @@ class ClientCertMiddleware:
         identity = outcome.identity
         client = identity if identity is not None else ANONYMOUS_CLIENT
         request.client_identity = client  # type: ignore[attr-defined]
+        request.originverify_outcome = outcome  # type: ignore[attr-defined]  # for view gates
         request.client_cert = client  # type: ignore[attr-defined]  # deprecated 0.1 name
         if identity is not None and options.login_users:
             install_user(request, identity)

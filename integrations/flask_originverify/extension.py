@@ -249,7 +249,9 @@ def authenticate(requirement: Requirement, rules: Rules | None = None) -> Curren
         raise http_error(outcome.error)
     identity = outcome.identity
     needs_gate = rules is not None or (identity is None and requirement is Requirement.REQUIRED)
-    if needs_gate and requirement is not Requirement.EXEMPT:
+    # A refusal report-only did not enforce was already decided, logged and signalled once:
+    # gating the now-anonymous request again would report a second, wrong reason.
+    if needs_gate and requirement is not Requirement.EXEMPT and outcome.error is None:
         gate = state.verifier.require(identity, _facts(), rules=rules)
         if gate.error is not None:
             _announce_refusal(gate)  # raises when enforced; report-only keeps the identity
@@ -270,6 +272,8 @@ def require_token_binding(claims: Mapping[str, Any]) -> CurrentClient:
     state = _state()
     client = authenticate(Requirement.REQUIRED)
     identity = client if isinstance(client, ClientIdentity) else None
+    if identity is None and _outcome(state).error is not None:
+        return client  # report-only: the refusal was already decided and reported
     gate = state.verifier.require(identity, _facts(), token_claims=claims)
     if gate.error is not None:
         _announce_refusal(gate)

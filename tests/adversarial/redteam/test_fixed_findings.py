@@ -1,7 +1,5 @@
-"""Defects the red team found in the integrated main. Each test asserts the SECURE behaviour
-and is marked ``xfail(strict=True)``: it fails today (so the suite stays green and the lead
-sees it), and the day the defect is fixed the strict xfail turns into a failure that says
-"remove the marker". Do not weaken these tests; fix the production code."""
+"""The ten defects the red team found in the integrated main, each now a regression test
+asserting the secure behaviour (they were strict xfails until fixed)."""
 
 from __future__ import annotations
 
@@ -114,14 +112,6 @@ def _flask_report_only(pki: RedPKI, tmp_path: Path):  # type: ignore[no-untyped-
     return app, extension, client_rejected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 4: report-only through a Flask view decorator counts, logs and signals one "
-    "refused request twice, the second time as missing_certificate (the true reason is "
-    "untrusted_chain): flask_originverify/extension.py authenticate() gates the anonymous "
-    "outcome of a refusal again (same shape in django_originverify/access.py and "
-    "starlette.RequireClient)",
-)
 def test_finding_4_flask_report_only_decides_twice(
     pki: RedPKI, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -141,11 +131,6 @@ def test_finding_4_flask_report_only_decides_twice(
     assert dict(extension.verifier.stats) == {"would_reject:untrusted_chain": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 4: the same double decision through FastAPI's RequireClient dependency "
-    "(starlette.py RequireClient.__call__)",
-)
 def test_finding_4_fastapi_require_client_report_only_decides_twice(pki: RedPKI) -> None:
     from fastapi import Depends, FastAPI
     from fastapi.testclient import TestClient
@@ -215,11 +200,6 @@ def test_finding_7_cache_hit_skips_a_predicate_that_now_denies(pki: RedPKI) -> N
     assert refused(v, pairs(pki.alice)) is Reason.RULE_DENIED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 4: the same double decision through Django's @client_cert_required under "
-    "report-only, over real HTTP (django_originverify/access.py _decide)",
-)
 @pytest.mark.e2e
 def test_finding_4_django_report_only_decides_twice(pki: RedPKI, tmp_path: Path) -> None:
     from .kit import send, start_servers
