@@ -73,10 +73,18 @@ def calibrate(fn: Callable[[], object], target_s: float, max_calls: int = 200_00
 
 
 def interleaved(
-    cases: Mapping[str, Callable[[], object]], rounds: int, target_s: float = 0.03
+    cases: Mapping[str, Callable[[], object]],
+    rounds: int,
+    target_s: float = 0.03,
+    max_calls: Mapping[str, int] | None = None,
 ) -> dict[str, list[float]]:
-    """Per-round mean seconds per call of each case; rounds interleaved, order rotated."""
-    calls = {name: calibrate(fn, target_s) for name, fn in cases.items()}
+    """Per-round mean seconds per call of each case; rounds interleaved, order rotated.
+
+    ``max_calls`` caps a case's batch (a case that consumes a pre-made item per call)."""
+    caps = max_calls or {}
+    calls = {
+        name: min(calibrate(fn, target_s), caps.get(name, 1 << 30)) for name, fn in cases.items()
+    }
     names = list(cases)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for index in range(rounds):

@@ -126,7 +126,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    from report import render_decode
+    from report_sections import render_decode
 
     print(render_decode(result))
 

@@ -257,7 +257,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    from report import render_frameworks
+    from report_sections import render_frameworks
 
     print(render_frameworks(result))
 
