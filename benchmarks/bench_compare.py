@@ -379,8 +379,9 @@ def run(
     quick: bool = False,
     thread_seconds: float = 1.0,
     thread_rounds: int = 3,
+    fresh_cap: int | None = None,
 ) -> dict[str, Any]:
-    cap = FRESH_CAP["quick" if quick else "full"]
+    cap = fresh_cap or FRESH_CAP["quick" if quick else "full"]
     out: dict[str, Any] = {"rounds": rounds, "cases": CASES, "fresh_cap": cap}
     for key_type in ("ec", "rsa"):
         out[key_type] = measure_key_type(key_type, rounds, target_s, cap, key_type == "ec")

@@ -24,6 +24,16 @@ GOALS = {
     "ov_hit": f"≥ {TARGET_HIT:.0f}× cheaper than cold",
 }
 KEY_TYPES = ("ec", "rsa")
+SHORT = {
+    "floor_sig": "floor: 2 signatures, keys loaded",
+    "floor_leaf": "floor: leaf signature only",
+    "bare_der": "bare pyca, from DER (1.0)",
+    "openssl": "OpenSSL via pyOpenSSL, from DER",
+    "pyhanko": "pyhanko-certvalidator",
+    "ov_cold": "originverify, cache off",
+    "ov_new_leaf": "originverify, new leaf",
+    "ov_hit": "originverify, cache hit",
+}
 
 
 def _row(
@@ -244,7 +254,7 @@ def plot_compare(result: dict[str, Any], path: Path) -> None:
         ax.barh(range(len(names)), values, color=colors)
         ax.axvline(1.0, color="black", lw=0.8)
         ax.set_xscale("log")
-        ax.set_yticks(range(len(names)), [result["cases"][n].split(",")[0][:46] for n in names])
+        ax.set_yticks(range(len(names)), [SHORT[n] for n in names])
         ax.set_xlabel("cost ÷ bare pyca from DER (log; same-run ratio)")
         ax.set_title(f"{r['label']}, 3-certificate chain")
         for i, value in enumerate(values):
