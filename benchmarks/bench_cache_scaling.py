@@ -41,6 +41,7 @@ from typing import Any
 from _common import (
     SECRET,
     Chain,
+    clock,
     interleaved,
     make_chain,
     paired_ratio,
@@ -112,23 +113,41 @@ def one_size(
     generate_s = time.perf_counter() - start
     source = EdgeSecret(secrets=[SECRET])
     verifier = Verifier(trust=root.pem, source=source, cache=ResultCache(clients, max_age=3600))
-    cache = verifier.cache
-    assert cache is not None
+    memory = fill_memory(verifier, requests, min(clients // 2, trace_last))
+    lookups_out = lookup_costs(verifier, requests, root.pem, lookups, rounds, rng)
+    simulated = {
+        "uniform": simulate_hit_rate(clients, DEFAULT_CACHE_SIZE, False, 100_000, seed),
+        "zipf": simulate_hit_rate(clients, DEFAULT_CACHE_SIZE, True, 100_000, seed),
+    }
+    return {
+        "clients": clients,
+        "generate_us_per_cert": generate_s / clients * 1e6,
+        **memory,
+        **lookups_out,
+        "simulated_hit_rate_default_size": simulated,
+        "cert_der_bytes": len(ders[0]),
+    }
+
+
+def fill_memory(
+    verifier: Verifier, requests: list[RequestContext], traced_count: int
+) -> dict[str, Any]:
+    """Bytes per entry over a fill of the cache with every request (RSS, and tracemalloc
+    for the last ``traced_count``: it roughly doubles the cost of a verification), and the
+    cost of a miss (the benchmarks' clock) from the untraced part."""
 
     def fill(part: list[RequestContext]) -> None:
         for request in part:
             if verifier.check(request).identity is None:
                 raise RuntimeError("a generated client failed verification")
 
+    clients = len(requests)
     fill(requests[:1])  # first-call costs (the intermediate validated once) before measuring
-    # tracemalloc roughly doubles the cost of a verification, so it traces only the last
-    # insertions (at most half); the untraced part gives the cost of a miss; RSS covers all.
-    traced_count = min(clients // 2, trace_last)
     gc.collect()
     rss_before = rss_bytes()
-    start = time.perf_counter()
+    start = clock()
     fill(requests[1 : clients - traced_count])
-    untraced_s = time.perf_counter() - start
+    untraced_s = clock() - start
     gc.collect()
     tracemalloc.start()
     traced_before = tracemalloc.get_traced_memory()[0]
@@ -138,23 +157,12 @@ def one_size(
     tracemalloc.stop()
     gc.collect()
     rss = rss_bytes() - rss_before
-    assert len(cache) == clients, (len(cache), clients)
-    fill_us = untraced_s / (clients - traced_count - 1) * 1e6
-    lookups_out = lookup_costs(verifier, requests, root.pem, lookups, rounds, rng)
-    simulated = {
-        "uniform": simulate_hit_rate(clients, DEFAULT_CACHE_SIZE, False, 100_000, seed),
-        "zipf": simulate_hit_rate(clients, DEFAULT_CACHE_SIZE, True, 100_000, seed),
-    }
+    assert verifier.cache is not None and len(verifier.cache) == clients
     return {
-        "clients": clients,
-        "generate_us_per_cert": generate_s / clients * 1e6,
-        "fill_us_per_request": fill_us,
+        "fill_us_per_request": untraced_s / (clients - traced_count - 1) * 1e6,
         "traced_entries": traced_count,
         "traced_bytes_per_entry": traced / traced_count,
         "rss_bytes_per_entry": rss / (clients - 1),
-        **lookups_out,
-        "simulated_hit_rate_default_size": simulated,
-        "cert_der_bytes": len(ders[0]),
     }
 
 

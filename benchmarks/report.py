@@ -8,6 +8,7 @@ backend; without matplotlib the report is written without them) and the page put
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,8 @@ def _header(results: dict[str, Any], verdicts: Sequence[dict[str, Any]]) -> list
         f"Command: `{meta.get('command', 'python benchmarks/run_all.py')}` — "
         f"{meta.get('duration_s', 0):.0f} s" + (quick if meta.get("quick") else "") + ".",
         "",
+        _load_note(meta),
+        "",
         "Time per section: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in meta.get("section_s", {}).items())
         + ".",
@@ -132,6 +135,23 @@ def _header(results: dict[str, Any], verdicts: Sequence[dict[str, Any]]) -> list
         render_targets(verdicts) if verdicts else "No target could be judged in this run.",
         "",
     ]
+
+
+def _load_note(meta: dict[str, Any]) -> str:
+    """Say so when the machine was busy: absolute figures inflate, same-run ratios less."""
+    try:
+        load = float(str(meta.get("load_before", "")).split()[0])
+    except (IndexError, ValueError):
+        return ""
+    cores = os.cpu_count() or 1
+    if load <= cores:
+        return ""
+    return (
+        f"**The machine was loaded during this run** (load average {load:.1f} on {cores} "
+        "cores before it started: other processes competed for the CPU). Absolute µs, "
+        "requests/s and wall-clock figures (fills, thread scaling, throughput) are inflated "
+        "and noisy; same-run ratios much less so."
+    )
 
 
 def _machine(results: dict[str, Any]) -> list[str]:

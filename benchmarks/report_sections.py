@@ -75,7 +75,7 @@ def render_scaling(result: dict[str, Any]) -> str:
         "random clients)\n",
         "| N clients | bytes per entry: RSS / tracemalloc | µs per hit | hit vs a 16-entry "
         "cache | cold ÷ hit | hit rate measured | hit rate at the default size "
-        f"{size}: uniform / Zipf(1) | µs per miss (fill, wall) |",
+        f"{size}: uniform / Zipf(1) | µs per miss (fill) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["cache"]:
