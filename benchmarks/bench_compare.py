@@ -9,6 +9,8 @@ intermediate → leaf), every case interleaved round by round:
   floor_leaf    the leaf's signature alone, its issuer's key already loaded
   bare_der      pyca ``ClientVerifier.verify``, parsing the leaf and chain DER each call,
                 verifier built once with pyca's default client policy: **the baseline 1.0**
+  proto_anchor  pyca with the (already validated) intermediate as its only trust anchor,
+                verifying the leaf from DER: the prototype of a new-leaf fast path (issue 17)
   openssl       OpenSSL's ``X509_verify_cert`` via pyOpenSSL (``X509Store`` built once,
                 ``X509StoreContext`` per call), loading the DER each call
   pyhanko       pyhanko-certvalidator from DER (trust manager and event loop built once)
@@ -73,6 +75,7 @@ CASES = {
     "floor_sig": "signature floor: the 2 signature verifications, keys loaded",
     "floor_leaf": "leaf signature only, issuer key loaded",
     "bare_der": "bare pyca ClientVerifier.verify, from DER (baseline)",
+    "proto_anchor": "pyca with the intermediate as its only anchor, leaf from DER (prototype)",
     "openssl": "OpenSSL X509_verify_cert via pyOpenSSL, from DER",
     "pyhanko": "pyhanko-certvalidator, from DER",
     "ov_cold": "originverify, cache off",
@@ -125,6 +128,17 @@ def bare_case(chain: Chain) -> Callable[[], object]:
     load = x509.load_der_x509_certificate
     leaf_der, chain_der = chain.leaf_der, chain.chain_der
     return lambda: verifier.verify(load(leaf_der), [load(d) for d in chain_der])
+
+
+def anchor_case(chain: Chain) -> Callable[[], object]:
+    verifier = (
+        PolicyBuilder()
+        .store(Store([chain.intermediates[0]]))
+        .time(datetime.now(UTC))
+        .build_client_verifier()
+    )
+    load, leaf_der = x509.load_der_x509_certificate, chain.leaf_der
+    return lambda: verifier.verify(load(leaf_der), [])
 
 
 def openssl_case(chain: Chain) -> Callable[[], object]:
@@ -271,6 +285,7 @@ def measure_key_type(
         "floor_sig": run_all(jobs),
         "floor_leaf": jobs[0],
         "bare_der": bare_case(chain),
+        "proto_anchor": anchor_case(chain),
         "openssl": openssl_case(chain),
         "pyhanko": pyhanko,
     }

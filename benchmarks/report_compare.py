@@ -16,7 +16,7 @@ TARGET_ED25519 = 1.3  # × raw Ed25519 verify
 TARGET_HMAC = 0.1  # × an uncached chain verification
 TARGET_ENTRY_BYTES = 1.5 * 1024
 
-ORDER = ("floor_sig", "floor_leaf", "bare_der", "openssl", "pyhanko")
+ORDER = ("floor_sig", "floor_leaf", "proto_anchor", "bare_der", "openssl", "pyhanko")
 OUR_CASES = ("ov_cold", "ov_new_leaf", "ov_hit")
 GOALS = {
     "ov_cold": f"≤ {TARGET_COLD:.2f}×",
@@ -27,6 +27,7 @@ KEY_TYPES = ("ec", "rsa")
 SHORT = {
     "floor_sig": "floor: 2 signatures, keys loaded",
     "floor_leaf": "floor: leaf signature only",
+    "proto_anchor": "pyca, intermediate as anchor",
     "bare_der": "bare pyca, from DER (1.0)",
     "openssl": "OpenSSL via pyOpenSSL, from DER",
     "pyhanko": "pyhanko-certvalidator",
