@@ -4,6 +4,9 @@
     python3 dev.py demo    # the demo: throwaway PKI, real requests, a verdict for each
     python3 dev.py test    # everything CI runs: ruff, mypy --strict, the whole test suite
     python3 dev.py bench   # the benchmarks (not tests)
+    python3 dev.py docs    # the documentation site, built strictly into site/
+    python3 dev.py config-docs  # regenerate the settings table in docs/configuration.md
+    python3 dev.py dist    # sdist + wheel of originverify and both integrations into dist/
 
 Each command creates (or refreshes, when pyproject.toml changed) its own virtual
 environment in .venv and runs inside it.
@@ -19,13 +22,22 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+# The core and the two integration distributions (docs/packaging.md), installed editable.
+DISTRIBUTIONS = (
+    ROOT,
+    ROOT / "integrations" / "flask_originverify",
+    ROOT / "integrations" / "django_originverify",
+)
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed"
 
 
 def ensure_venv() -> None:
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for dist in DISTRIBUTIONS:
+        digest.update((dist / "pyproject.toml").read_bytes())
+    wanted = digest.hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():
@@ -34,7 +46,8 @@ def ensure_venv() -> None:
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     print("dev.py: installing originverify with its dev extras into .venv", flush=True)
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    editables = [f"{ROOT}[dev]", *(str(dist) for dist in DISTRIBUTIONS[1:])]
+    subprocess.run([*pip, *(arg for e in editables for arg in ("-e", e))], check=True)
     STAMP.write_text(wanted)
 
 
@@ -49,7 +62,7 @@ def main(argv: list[str]) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - this file runs before any venv exists
         sys.exit("originverify needs Python 3.11 or newer")
     task = argv[0] if argv else "help"
-    if task not in {"demo", "test", "lint", "pytest", "bench"}:
+    if task not in {"demo", "test", "lint", "pytest", "bench", "docs", "config-docs", "dist"}:
         print(__doc__)
         sys.exit(0 if task == "help" else 2)
     ensure_venv()
@@ -64,6 +77,15 @@ def main(argv: list[str]) -> None:
         run(py, "-m", "pytest", *argv[1:])
     if task == "bench":
         run(py, "benchmarks/run_all.py", *argv[1:])
+    if task == "docs":
+        run(py, "scripts/config_reference.py", "--check")
+        os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # material's notice, not ours
+        run(py, "-m", "mkdocs", "build", "--strict", *argv[1:])
+    if task == "config-docs":
+        run(py, "scripts/config_reference.py")
+    if task == "dist":
+        for dist in DISTRIBUTIONS:
+            run(py, "-m", "build", "--outdir", str(ROOT / "dist"), str(dist))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import re
 import shutil
@@ -209,9 +210,15 @@ class Scenario:
     target: float | None = None
 
 
+# "forwarder" runs on asyncio's own event loop, "forwarder+uvloop" on uvloop (the edge-fast
+# extra; what --event-loop auto picks when it is installed), "forwarder+sign" signs.
+UVLOOP = "forwarder+uvloop"
 SCENARIOS = (
     Scenario(KEEP_ALIVE, keep_alive, "tiny", ("forwarder", "nginx"), 0.35),
+    Scenario(KEEP_ALIVE + ", uvloop", keep_alive, "tiny", (UVLOOP, "nginx"), 0.35),
+    Scenario(KEEP_ALIVE + ", uvloop vs asyncio", keep_alive, "tiny", (UVLOOP, "forwarder")),
     Scenario(NEW_CONNECTION, new_connection, "tiny", ("forwarder", "nginx"), 0.7),
+    Scenario(NEW_CONNECTION + ", uvloop", new_connection, "tiny", (UVLOOP, "nginx"), 0.7),
     Scenario(
         "mTLS full handshake per request (s_time -new, client cert)",
         mtls_full,
@@ -226,6 +233,7 @@ SCENARIOS = (
     ),
     Scenario(SIGNED, keep_alive, "tiny", ("forwarder+sign", "forwarder")),
     Scenario(END_TO_END, keep_alive, "flask", ("forwarder", "nginx"), 0.9),
+    Scenario(END_TO_END + ", uvloop", keep_alive, "flask", (UVLOOP, "nginx"), 0.9),
 )
 
 
@@ -236,7 +244,7 @@ class Sample:
 
 
 def edge_command(
-    root: Path, pki: dict[str, Path], port: int, origin: int, workers: int, sign: bool
+    root: Path, pki: dict[str, Path], port: int, origin: int, workers: int, name: str
 ) -> list[str]:
     cmd = [
         sys.executable, "-m", "originverify.edge",
@@ -246,8 +254,9 @@ def edge_command(
         "--origin-secret-file", str(pki["secret.txt"]),
         "--workers", str(workers),
         "--access-log", str(root / f"edge-access-{port}.log"),
+        "--event-loop", "uvloop" if name == UVLOOP else "asyncio",
     ]  # fmt: skip
-    if sign:
+    if name == "forwarder+sign":
         cmd += ["--sign-key", str(pki["sign.key"]), "--key-id", "bench-1"]
     return cmd
 
@@ -271,7 +280,7 @@ def start_edges(
     stack.enter_context(process(gunicorn, origins["flask"], root / "gunicorn.log"))
     edges: dict[tuple[str, str], tuple[str, int, int]] = {}
     for origin_name, origin_port in origins.items():
-        for name in ("forwarder", "forwarder+sign", "nginx"):
+        for name in ("forwarder", UVLOOP, "forwarder+sign", "nginx"):
             if not any(s.origin == origin_name and name in s.edges for s in scenarios):
                 continue
             port = free_port()
@@ -280,9 +289,7 @@ def start_edges(
                 cmd = nginx_command(root, pki, args.workers, origin_name, origin_port, port)
                 proc = stack.enter_context(process(cmd, port, log))
             else:
-                cmd = edge_command(
-                    root, pki, port, origin_port, args.workers, name == "forwarder+sign"
-                )
+                cmd = edge_command(root, pki, port, origin_port, args.workers, name)
                 proc = stack.enter_context(process(cmd, port, log, cwd=REPO))
             url = f"https://127.0.0.1:{port}/"
             wrk(url, 1, args.connections)  # warm-up: caches, pools, page faults
@@ -361,6 +368,9 @@ def main() -> int:
             print(f"{tool} is missing: apt-get install -y wrk nginx openssl", file=sys.stderr)
             return 2
     scenarios = [s for s in SCENARIOS if not args.only or args.only in s.label]
+    if importlib.util.find_spec("uvloop") is None:
+        print("uvloop is missing (pip install uvloop): its rows are skipped", file=sys.stderr)
+        scenarios = [s for s in scenarios if UVLOOP not in s.edges]
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp, ExitStack() as stack:
         edges, settings = start_edges(stack, Path(tmp), args, scenarios)
         samples = run_scenarios(scenarios, edges, settings, args.rounds)

@@ -154,7 +154,7 @@ def check_alone(verifier: Verifier, leaf: Any, root: CertificateAuthority, count
 
 def drive_pyhanko(verifier: Verifier, leaf: Any, rounds: int, calls: int) -> dict[str, float]:
     """How to drive pyhanko's async API: a private loop thread vs ``asyncio.run``."""
-    from originverify.engines import CertvalidatorEngine, _validate
+    from originverify.chain.certvalidator import CertvalidatorEngine, _validate
 
     engine = verifier.engine
     assert isinstance(engine, CertvalidatorEngine)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import formats
 from .cache import ResultCache
+from .chain import ValidationPolicy
 from .config import Config, VerifierOptions
 from .errors import ConfigurationError, OriginVerifyError, Reason, VerificationError
 from .formats import CertificateFormat, EdgeClaims, ForwardedCertificate, Limits
@@ -34,7 +35,6 @@ from .source import (
 )
 from .trust import TrustStore, load_certificates
 from .verifier import Verifier
-from .verify import ValidationPolicy
 
 __version__ = "0.1.0"
 

@@ -15,9 +15,10 @@ from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from .errors import VerificationError
+from .errors import Reason, VerificationError
 from .headers import HeaderList, from_environ, from_pairs
 from .source import RequestContext
+from .tokens import bearer_challenge
 
 __all__ = [
     "CHALLENGE",
@@ -44,6 +45,8 @@ ENVIRON_KEY = "originverify.client_identity"
 #: scheme exists for TLS client certificates; browsers and HTTP clients ignore an unknown
 #: scheme, and a person reading the response learns what is missing.
 CHALLENGE = 'ClientCert realm="originverify"'
+#: RFC 8705 binding refusals answer with RFC 6750's ``Bearer error="invalid_token"``.
+_TOKEN_REASONS = frozenset({Reason.TOKEN_NOT_BOUND, Reason.TOKEN_BINDING_MISMATCH})
 
 
 class Refusal(NamedTuple):
@@ -116,7 +119,8 @@ def refusal(
         ("Cache-Control", "no-store"),
     ]
     if error.http_status == 401:
-        headers.append(("WWW-Authenticate", CHALLENGE))
+        challenge = bearer_challenge(error) if error.reason in _TOKEN_REASONS else CHALLENGE
+        headers.append(("WWW-Authenticate", challenge))
     return Refusal(error.http_status, headers, body)
 
 

@@ -60,15 +60,20 @@ class ResultCache:
         return len(self._entries)
 
     def bind(self, owner: object) -> None:
-        """Make ``owner`` (a ``Verifier``) the only user of this cache."""
+        """Make ``owner`` (a ``Verifier``) the only user of this cache. A new owner (the old
+        one was garbage-collected) starts empty: no verdict outlives the verifier that made
+        it (the owner also salts its keys, so none could be found anyway)."""
         with self._lock:
             current = self._owner() if self._owner is not None else None
-            if current is not None and current is not owner:
+            if current is owner:
+                return
+            if current is not None:
                 raise ConfigurationError(
                     "this ResultCache already belongs to another Verifier: a verdict cached "
                     "under one verifier's anchors and rules means nothing to another; give "
                     "each Verifier its own cache"
                 )
+            self._entries.clear()
             self._owner = weakref.ref(owner)
 
     def get(

@@ -1,7 +1,9 @@
-"""``originverify``: check a captured request, run the demo, run the reference edge.
+"""``originverify``: check a captured request, capture some, run the demo, run the edge.
 
 argparse (standard library) parses the command line; ``http.client.parse_headers`` (also
-standard library) parses captured header blocks, duplicates and order kept.
+standard library) parses captured header blocks, duplicates and order kept, after
+``read_request`` has refused what is not a header block (caps on size, lines and line
+length; control bytes; lines that are not ``Name: value``).
 """
 
 from __future__ import annotations
@@ -9,16 +11,21 @@ from __future__ import annotations
 import argparse
 import email.message
 import http.client
+import importlib.util
 import io
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from . import formats
+from .capture import PEER_PREFIX, REDACTED
+from .diagnose import chain_diagnosis, other_formats
 from .errors import ConfigurationError, Reason
 from .headers import HeaderList
 from .source import EdgeSecret, InsecureNoSourceProof, SourceProof, TrustedProxies, sources_from
@@ -74,17 +81,70 @@ _HINTS: dict[Reason, str] = {
 }
 
 
+MAX_CAPTURE_BYTES = 1 << 20
+MAX_HEADER_FIELDS = 100
+MAX_LINE_BYTES = 64 * 1024
+_FIELD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_PEER = re.compile(r"peer=(\S+)")
+
+
+class CaptureError(ValueError):
+    """The input is not a request head ``check`` can read; the message says where."""
+
+
+def _check_lines(lines: list[bytes], first: int) -> None:
+    fields = 0
+    for number, line in enumerate(lines, start=first):
+        if len(line) > MAX_LINE_BYTES:
+            raise CaptureError(f"line {number} is longer than {MAX_LINE_BYTES // 1024} KiB")
+        control = _CONTROL.search(line)
+        if control:
+            raise CaptureError(
+                f"line {number} holds the control byte 0x{control.group()[0]:02x}: "
+                "not an HTTP header block (binary data?)"
+            )
+        if line[:1] in (b" ", b"\t"):
+            if number == first:
+                raise CaptureError(f"line {number} continues a header that does not exist")
+            continue  # obs-fold: continues the previous field
+        if not _FIELD.match(line):
+            raise CaptureError(f"line {number} is not 'Name: value': {line[:60]!r}")
+        fields += 1
+        if fields > MAX_HEADER_FIELDS:
+            raise CaptureError(f"more than {MAX_HEADER_FIELDS} header fields")
+
+
 def read_request(data: bytes) -> tuple[HeaderList, dict[str, str]]:
-    """Headers (and request line facts) from a captured HTTP request head."""
+    """Headers (and request line facts) from a captured HTTP request head; ``CaptureError``
+    for anything that is not one. A leading ``# originverify capture ... peer=ADDR`` comment
+    (what ``originverify.capture`` writes) gives ``peer``."""
+    if len(data) > MAX_CAPTURE_BYTES:
+        raise CaptureError(f"more than {MAX_CAPTURE_BYTES // 1024} KiB: not a request head")
     text = data.replace(b"\r\n", b"\n")
+    lines = text.split(b"\n\n", 1)[0].split(b"\n")
     request: dict[str, str] = {}
-    first, _, rest = text.partition(b"\n")
-    parts = first.split()
-    if len(parts) == 3 and parts[2].startswith(b"HTTP/"):
-        request = {"method": parts[0].decode("latin-1"), "target": parts[1].decode("latin-1")}
-        text = rest
-    head = text.split(b"\n\n", 1)[0] + b"\n\n"
-    message: email.message.Message = http.client.parse_headers(io.BytesIO(head))
+    number = 1
+    while lines and lines[0].startswith(b"#"):
+        comment = lines.pop(0).decode("latin-1")
+        peer = _PEER.search(comment) if comment.startswith(PEER_PREFIX) else None
+        if peer and peer.group(1) != "-":
+            request["peer"] = peer.group(1)
+        number += 1
+    parts = lines[0].split() if lines else []
+    if len(parts) == 3 and parts[2].startswith(b"HTTP/") and b":" not in parts[0]:
+        request |= {"method": parts[0].decode("latin-1"), "target": parts[1].decode("latin-1")}
+        lines.pop(0)
+        number += 1
+    lines = [line for line in lines if line]
+    if not lines and not request:
+        raise CaptureError("empty: no request line and no header fields")
+    _check_lines(lines, number)
+    head = b"\n".join(lines) + b"\n\n"
+    try:
+        message: email.message.Message = http.client.parse_headers(io.BytesIO(head))
+    except http.client.HTTPException as exc:  # its own caps, in case ours change
+        raise CaptureError(f"cannot parse the header block: {exc}") from None
     return HeaderList(message.items()), request
 
 
@@ -102,7 +162,11 @@ def _describe_cert(cert: x509.Certificate) -> str:
     )
 
 
-def print_report(report: Report, out: io.TextIOBase | None = None) -> None:
+def print_report(
+    report: Report, out: io.TextIOBase | None = None, *, diagnosis: Sequence[str] = ()
+) -> None:
+    """Every step, the verdict, and what to fix: ``diagnosis`` (lines from
+    ``originverify.diagnose``) when given, the reason's usual fix otherwise."""
     stream = out or sys.stdout
     for step in report.steps:
         if step.name == "verdict":
@@ -120,7 +184,9 @@ def print_report(report: Report, out: io.TextIOBase | None = None) -> None:
             role = "leaf" if index == 0 else f"chain[{index - 1}]"
             print(f"      {role}: {_describe_cert(cert)}", file=stream)
         print(f"\nREJECTED ({reason.http_status} {reason.value})", file=stream)
-        if reason in _HINTS:
+        for line in diagnosis:
+            print(line, file=stream)
+        if reason in _HINTS and not any(line.startswith("fix:") for line in diagnosis):
             print(f"fix: {_HINTS[reason]}", file=stream)
     elif report.identity is not None:
         ident = report.identity
@@ -151,11 +217,43 @@ def _source_from_args(args: argparse.Namespace) -> SourceProof:
     )
 
 
+def _read_input(name: str | None) -> bytes:
+    if name in (None, "-"):
+        return sys.stdin.buffer.read(MAX_CAPTURE_BYTES + 1)
+    with Path(name).open("rb") as stream:
+        return stream.read(MAX_CAPTURE_BYTES + 1)
+
+
+def _diagnosis(report: Report, verifier: Verifier, headers: HeaderList) -> list[str]:
+    """Specific fixes for the mistakes the generic hint cannot tell apart."""
+    reason = report.error.reason if report.error else None
+    if reason is Reason.UNTRUSTED_CHAIN and verifier.trust is not None:
+        snapshot = verifier.trust.snapshot
+        return chain_diagnosis(report.presented, snapshot.anchors, snapshot.extra_intermediates)
+    if reason in (Reason.MISSING_CERTIFICATE, Reason.MALFORMED_HEADER, Reason.CHAIN_WITHOUT_LEAF):
+        found = other_formats(headers, verifier.format.name)
+        if found:
+            names = "; ".join(f"{name} ({', '.join(seen)})" for name, seen in found)
+            choices = " or ".join(f"--format {name}" for name, _ in found)
+            return [
+                f"wrong format? the request carries a client certificate in the headers of: "
+                f"{names}",
+                f"fix: run check with {choices} (whichever is your edge), and configure the "
+                "origin's format the same way",
+            ]
+    if reason is Reason.EDGE_SECRET_MISMATCH and REDACTED in {v for _, v in headers.items()}:
+        return ["fix: this capture's secret was redacted: check it with --no-source-check"]
+    return []
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    data = (
-        sys.stdin.buffer.read() if args.request in (None, "-") else Path(args.request).read_bytes()
-    )
-    headers, request = read_request(data)
+    try:
+        headers, request = read_request(_read_input(args.request))
+    except CaptureError as exc:
+        print(f"originverify check: cannot read the captured request: {exc}", file=sys.stderr)
+        return 2
+    peer = args.peer or request.pop("peer", None)
+    request.pop("peer", None)
     verifier = Verifier(
         trust=TrustStore(args.anchors, args.extra_intermediates or ()),
         source=_source_from_args(args),
@@ -164,16 +262,36 @@ def cmd_check(args: argparse.Namespace) -> int:
         profile=args.profile,
         require_eku=args.require_eku,
         clock_skew=args.clock_skew,
-        validation_time=datetime.fromisoformat(args.time) if args.time else None,
+        validation_time=args.time,
         cache=None,
     )
     print(
         f"originverify check: format {verifier.format.name}, profile {args.profile}, "
         f"mode {verifier.mode.value}"
     )
-    report = verifier.explain(headers, args.peer, **request)
-    print_report(report)
+    report = verifier.explain(headers, peer, **request)
+    print_report(report, diagnosis=_diagnosis(report, verifier, headers))
     return 0 if report.accepted else 1
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    """A stand-in origin that answers 200 and writes what the edge sends (debugging)."""
+    from wsgiref.simple_server import make_server
+
+    from .capture import CaptureWSGI
+
+    def answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"captured by originverify\n"]
+
+    host, _, port = args.listen.rpartition(":")
+    app = CaptureWSGI(answer, args.directory, limit=args.limit, redact=args.redact or ())
+    with make_server(host or "127.0.0.1", int(port), app) as server:
+        print(f"originverify capture: listening on {args.listen}, writing to {args.directory}")
+        while app.store.written < args.limit:
+            server.handle_request()
+    print(f"originverify capture: {args.limit} requests captured in {args.directory}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,7 +300,35 @@ def build_parser() -> argparse.ArgumentParser:
         description="Verify client certificates forwarded by an edge in HTTP headers.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_check(commands)
+    _add_capture(commands)
 
+    demo = commands.add_parser(
+        "demo",
+        help="throwaway PKI, the reference edge forwarder, an example origin, real requests",
+    )
+    demo.add_argument(
+        "--offline",
+        action="store_true",
+        help="judge the same requests in-process, without forwarder and origin",
+    )
+    demo.set_defaults(func=_run_demo)
+
+    from .signatures_cli import configure_keygen_parser, run_keygen
+
+    keygen = commands.add_parser(
+        "keygen", help="create an Ed25519 key pair for the signed edge envelope"
+    )
+    configure_keygen_parser(keygen)
+    keygen.set_defaults(func=run_keygen)
+    _add_edge(commands)
+    return parser
+
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_check(commands: Commands) -> None:
     check = commands.add_parser(
         "check",
         help="explain the verdict on a captured request's headers",
@@ -203,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--profile", default="private", choices=["private", "webpki"])
     check.add_argument("--require-eku", action="store_true", help="leaf must carry clientAuth EKU")
     check.add_argument("--clock-skew", type=float, default=0, help="seconds of tolerated skew")
-    check.add_argument("--time", help="validate at this ISO 8601 time instead of now")
+    check.add_argument(
+        "--time", type=_iso_time, help="validate at this ISO 8601 time instead of now"
+    )
     check.add_argument("--peer", help="the TCP peer address the request came from")
     check.add_argument("--edge-secret-header", default="X-Origin-Verify")
     check.add_argument("--edge-secret-env", help="environment variable holding the secret(s)")
@@ -216,34 +364,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_check)
 
-    demo = commands.add_parser(
-        "demo",
-        help="throwaway PKI, the reference edge forwarder, an example origin, real requests",
-    )
-    demo.add_argument(
-        "--offline",
-        action="store_true",
-        help="judge the same requests in-process, without forwarder and origin",
-    )
-    demo.set_defaults(func=_run_demo)
 
-    from .signatures_cli import configure_keygen_parser, run_keygen
-
-    keygen = commands.add_parser(
-        "keygen", help="create an Ed25519 key pair for the signed edge envelope"
+def _add_capture(commands: Commands) -> None:
+    capture = commands.add_parser(
+        "capture",
+        help="a stand-in origin that writes the requests the edge sends, for check",
+        description="Answer 200 to every request and write its head (secrets redacted) in "
+        "check's input format. Point the edge at it, send a request, then run check on the "
+        "file. In an existing app, wrap it with originverify.capture.CaptureWSGI/CaptureASGI.",
     )
-    configure_keygen_parser(keygen)
-    keygen.set_defaults(func=run_keygen)
+    capture.add_argument("directory", help="folder for the request-NNNN.http files")
+    capture.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to listen on")
+    capture.add_argument("--limit", type=int, default=5, help="stop after this many requests")
+    capture.add_argument(
+        "--redact", action="append", help="another header whose value is never written"
+    )
+    capture.set_defaults(func=cmd_capture)
 
-    try:
-        from .edge import cli as edge_cli
-    except ImportError:  # the 'edge' extra is not installed
-        pass
+
+def _add_edge(commands: Commands) -> None:
+    missing = _edge_extra_missing()
+    if missing:  # the 'edge' extra is not installed: say how to get it, not a traceback
+        # Listed in --help; main() answers ``originverify edge ...`` before parsing.
+        edge = commands.add_parser(
+            "edge", help="run the reference edge forwarder (needs the 'edge' extra)"
+        )
+        edge.set_defaults(func=lambda args: _edge_missing(missing))
     else:
+        from .edge import cli as edge_cli
+
         edge = commands.add_parser("edge", help="run the reference edge forwarder")
         edge_cli.configure_parser(edge)
         edge.set_defaults(func=edge_cli.run)
-    return parser
+
+
+def _edge_extra_missing() -> str | None:
+    """Which module of the 'edge' extra is missing, if any (found without importing it)."""
+    for module in ("OpenSSL", "httptools"):
+        try:
+            if importlib.util.find_spec(module) is None:
+                return f"no module named {module!r}"
+        except (ImportError, ValueError):
+            return f"module {module!r} cannot be imported"
+    return None
+
+
+def _edge_missing(error: str) -> int:
+    print(
+        "originverify edge needs the 'edge' extra (pyOpenSSL, httptools):\n"
+        "    pip install 'originverify[edge]'\n"
+        f"(import failed: {error})",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00+00:00)"
+        ) from None
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -253,6 +435,11 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["edge"]:
+        missing = _edge_extra_missing()
+        if missing:
+            return _edge_missing(missing)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from .cache import ResultCache
+from .chain import Engine, Profile, RevocationChecker, ValidationPolicy
 from .errors import ConfigurationError
 from .formats import CLOUDFRONT_PASSTHROUGH, CertificateFormat, Limits
 from .formats import get as get_format
@@ -21,9 +22,8 @@ from .outcome import Mode, Outcome
 from .rules import NO_RULES, Rules
 from .source import SourceProof
 from .trust import CertSource, TrustStore
-from .verify import Engine, Profile, RevocationChecker, ValidationPolicy
 
-__all__ = ["POLICY_KEYS", "Config", "Observer", "VerifierOptions", "resolve"]
+__all__ = ["POLICY_KEYS", "Config", "Observer", "VerifierOptions", "parse_flag", "resolve"]
 
 #: Called with every outcome (metrics, audit); an observer that raises is logged, not fatal.
 Observer = Callable[[Outcome], None]
@@ -225,6 +225,24 @@ def _int(value: Any) -> int:
     if number != float(value):
         raise ConfigurationError(f"expected an integer, not {value!r}")
     return number
+
+
+def parse_flag(value: Any, key: str) -> bool:
+    """A boolean from a settings file or an environment variable. Strict: ``"false"``,
+    ``"0"``, ``"no"``, ``"off"`` and ``""`` are False (a truthiness test would read them as
+    True, and these flags switch security checks on and off); anything unclear is an error."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigurationError(f"setting {key!r} must be a boolean, not {value!r}")
 
 
 def _bool(value: Any, name: str) -> bool:

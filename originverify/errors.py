@@ -49,6 +49,9 @@ class Reason(StrEnum):
     # -- after validation ------------------------------------------------------------------
     EDGE_MISMATCH = "edge_mismatch"
     RULE_DENIED = "rule_denied"
+    # -- certificate-bound access tokens (RFC 8705, originverify.tokens) -------------------
+    TOKEN_NOT_BOUND = "token_not_bound"  # noqa: S105 - a reason code
+    TOKEN_BINDING_MISMATCH = "token_binding_mismatch"  # noqa: S105 - a reason code
 
     @property
     def http_status(self) -> int:
@@ -65,7 +68,12 @@ _BAD_REQUEST = {
     Reason.CHAIN_WITHOUT_LEAF,
     Reason.CHAIN_TOO_LONG,
 }
-_STATUS: dict[Reason, int] = {r: 400 for r in _BAD_REQUEST} | {Reason.MISSING_CERTIFICATE: 401}
+# RFC 8705 §3: a token/certificate mismatch is RFC 6750's invalid_token, answered with 401.
+_STATUS: dict[Reason, int] = {r: 400 for r in _BAD_REQUEST} | {
+    Reason.MISSING_CERTIFICATE: 401,
+    Reason.TOKEN_NOT_BOUND: 401,
+    Reason.TOKEN_BINDING_MISMATCH: 401,
+}
 
 
 class OriginVerifyError(Exception):
@@ -110,6 +118,8 @@ _PUBLIC: dict[Reason, str] = {
     Reason.EDGE_SECRET_MISSING: "request did not come through the trusted edge",
     Reason.EDGE_SECRET_MISMATCH: "request did not come through the trusted edge",
     Reason.PROXY_NOT_TRUSTED: "request did not come through the trusted edge",
+    Reason.TOKEN_NOT_BOUND: "access token is not bound to a client certificate",
+    Reason.TOKEN_BINDING_MISMATCH: "access token is bound to another client certificate",
 }
 for _r in Reason:
     if _r.value.startswith("signature_"):

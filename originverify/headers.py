@@ -143,9 +143,12 @@ def from_mapping(mapping: Mapping[str, Any]) -> HeaderList:
     for key in mapping.keys():  # noqa: SIM118 - multidicts repeat keys; dedupe below
         name = _text(key)
         if getall is not None or getlist is not None:
-            if name.lower() in seen:
+            # Dedupe on the exact key: a case-sensitive multidict may hold "client-cert" and
+            # "Client-Cert" as two keys; asking for each keeps both lines visible (a
+            # case-insensitive one answers both with every line: still a duplicate).
+            if name in seen:
                 continue
-            seen.add(name.lower())
+            seen.add(name)
             values = getall(name, []) if getall is not None else getlist(name)  # type: ignore[misc]
         else:
             values = mapping[key]

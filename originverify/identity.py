@@ -7,10 +7,18 @@ Names and SANs are read from the certificate on first use: rendering DNs and wal
 extensions costs more than the rest of the request path together (~60 µs measured), and
 most applications read one or two attributes. Verified identities are cached, so each is
 rendered at most once.
+
+Nothing is silently collapsed: ``common_name`` is ``None`` unless the subject holds exactly
+one CN (``common_names`` has them all), and ``spiffe_id`` is ``None`` unless the certificate
+carries exactly one ``spiffe:`` URI and it is a valid SPIFFE ID (``spiffe_uris`` has them
+all). Rules on either fail closed. Names are never normalised (Unicode or case): a homoglyph
+is a different name. Reading a name never raises: an undecodable DN renders as
+``names.UNDECODABLE`` and matches no rule.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 from dataclasses import dataclass
@@ -21,9 +29,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from . import names
 from .formats.base import NO_CLAIMS, EdgeClaims
+from .spiffe import SpiffeID, is_spiffe_uri
+from .spiffe import parse as parse_spiffe
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_CN: Final = NameOID.COMMON_NAME.dotted_string
 _UNSET: Any = object()
 
 
@@ -33,7 +45,8 @@ class _SANs:
     uris: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     ip_addresses: tuple[IPAddress, ...] = ()
-    spiffe_id: str | None = None
+    spiffe_uris: tuple[str, ...] = ()
+    spiffe: SpiffeID | None = None
 
 
 def _read_sans(certificate: x509.Certificate) -> _SANs:
@@ -44,7 +57,7 @@ def _read_sans(certificate: x509.Certificate) -> _SANs:
         # it): no SAN-based identity, so SAN rules fail closed.
         return _SANs()
     uris = tuple(san.get_values_for_type(x509.UniformResourceIdentifier))
-    spiffe = [u for u in uris if u.startswith("spiffe://")]
+    claimed = tuple(u for u in uris if is_spiffe_uri(u))
     return _SANs(
         dns_names=tuple(san.get_values_for_type(x509.DNSName)),
         uris=uris,
@@ -54,8 +67,10 @@ def _read_sans(certificate: x509.Certificate) -> _SANs:
             for ip in san.get_values_for_type(x509.IPAddress)
             if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address)
         ),
-        # An X.509-SVID carries exactly one URI SAN; several spiffe:// URIs is no SVID.
-        spiffe_id=spiffe[0] if len(spiffe) == 1 else None,
+        spiffe_uris=claimed,
+        # An X.509-SVID carries one SPIFFE ID; several spiffe: URIs, or an invalid one, is
+        # no SVID: no spiffe_id, so SPIFFE rules fail closed.
+        spiffe=parse_spiffe(claimed[0]) if len(claimed) == 1 else None,
     )
 
 
@@ -63,12 +78,14 @@ class ClientIdentity:
     """A verified client. Immutable; safe to share across threads and to cache."""
 
     __slots__ = (
-        "_cn",
+        "_cns",
         "_der",
         "_fingerprint",
         "_issuer",
+        "_issuer_rdns",
         "_sans",
         "_subject",
+        "_subject_rdns",
         "certificate",
         "chain",
         "checks",
@@ -97,7 +114,8 @@ class ClientIdentity:
         init(self, "claims", claims)
         init(self, "edge_verified", edge_verified)
         init(self, "_der", leaf_der)
-        for lazy in ("_fingerprint", "_subject", "_cn", "_issuer", "_sans"):
+        lazy_fields = ("_fingerprint", "_subject", "_cns", "_issuer", "_sans")
+        for lazy in (*lazy_fields, "_subject_rdns", "_issuer_rdns"):
             init(self, lazy, _UNSET)
 
     if TYPE_CHECKING:
@@ -109,8 +127,10 @@ class ClientIdentity:
         _der: bytes | None
         _fingerprint: str
         _subject: str
-        _cn: str | None
+        _subject_rdns: names.ParsedName | None
+        _cns: tuple[str, ...]
         _issuer: str
+        _issuer_rdns: names.ParsedName | None
         _sans: _SANs
 
     # Each group of names is rendered on first use and kept: an identity is cached and
@@ -127,25 +147,60 @@ class ClientIdentity:
         return self._fingerprint
 
     @property
+    def x5t_s256(self) -> str:
+        """RFC 8705 ``x5t#S256``: base64url of the leaf DER's SHA-256, no padding; what a
+        certificate-bound access token's ``cnf`` claim carries (``originverify.tokens``)."""
+        digest = bytes.fromhex(self.fingerprint_sha256)
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    @property
     def subject(self) -> str:
-        """RFC 4514 string of the subject DN."""
+        """RFC 4514 string of the subject DN, for display and logs; rules match
+        ``subject_rdns``, never this string."""
         if self._subject is _UNSET:
-            object.__setattr__(self, "_subject", self.certificate.subject.rfc4514_string())
+            object.__setattr__(self, "_subject", names.render(self.certificate))
         return self._subject
 
     @property
+    def subject_rdns(self) -> names.ParsedName | None:
+        """The subject as parsed ``(OID, value)`` RDNs, most specific first; ``None`` when
+        the DN cannot be decoded."""
+        if self._subject_rdns is _UNSET:
+            object.__setattr__(self, "_subject_rdns", names.parsed_subject(self.certificate))
+        return self._subject_rdns
+
+    @property
+    def common_names(self) -> tuple[str, ...]:
+        """Every CN of the subject (multi-valued RDNs included), most specific first."""
+        if self._cns is _UNSET:
+            cns = tuple(
+                value
+                for rdn in self.subject_rdns or ()
+                for oid, value in rdn
+                if oid == _CN and isinstance(value, str)
+            )
+            object.__setattr__(self, "_cns", cns)
+        return self._cns
+
+    @property
     def common_name(self) -> str | None:
-        if self._cn is _UNSET:
-            cns = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-            value = cns[-1].value if cns else None
-            object.__setattr__(self, "_cn", value if isinstance(value, str) else None)
-        return self._cn
+        """The subject's CN when there is exactly one; ``None`` when absent *or ambiguous*
+        (two CNs are never collapsed to one)."""
+        cns = self.common_names
+        return cns[0] if len(cns) == 1 else None
 
     @property
     def issuer(self) -> str:
         if self._issuer is _UNSET:
-            object.__setattr__(self, "_issuer", self.certificate.issuer.rfc4514_string())
+            object.__setattr__(self, "_issuer", names.render(self.certificate, issuer=True))
         return self._issuer
+
+    @property
+    def issuer_rdns(self) -> names.ParsedName | None:
+        if self._issuer_rdns is _UNSET:
+            rdns = names.parsed_subject(self.certificate, issuer=True)
+            object.__setattr__(self, "_issuer_rdns", rdns)
+        return self._issuer_rdns
 
     def _san(self) -> _SANs:
         if self._sans is _UNSET:
@@ -169,8 +224,21 @@ class ClientIdentity:
         return self._san().ip_addresses
 
     @property
+    def spiffe_uris(self) -> tuple[str, ...]:
+        """Every URI SAN with the ``spiffe`` scheme, valid or not."""
+        return self._san().spiffe_uris
+
+    @property
+    def spiffe(self) -> SpiffeID | None:
+        """The parsed SPIFFE ID (see ``spiffe_id``)."""
+        return self._san().spiffe
+
+    @property
     def spiffe_id(self) -> str | None:
-        return self._san().spiffe_id
+        """The certificate's SPIFFE ID: ``None`` unless exactly one ``spiffe:`` URI SAN is
+        present and it is valid per the SPIFFE ID specification."""
+        parsed = self._san().spiffe
+        return str(parsed) if parsed is not None else None
 
     @property
     def serial_number(self) -> int:
@@ -216,6 +284,7 @@ class ClientIdentity:
         return {
             "subject": self.subject,
             "common_name": self.common_name,
+            "common_names": list(self.common_names),
             "issuer": self.issuer,
             "dns_names": list(self.dns_names),
             "uris": list(self.uris),
@@ -244,8 +313,12 @@ class AnonymousClient:
     common_name: Final = None
     issuer: Final = None
     spiffe_id: Final = None
+    spiffe: Final = None
     fingerprint_sha256: Final = None
+    x5t_s256: Final = None
     serial_hex: Final = None
+    common_names: Final[tuple[str, ...]] = ()
+    spiffe_uris: Final[tuple[str, ...]] = ()
     dns_names: Final[tuple[str, ...]] = ()
     uris: Final[tuple[str, ...]] = ()
     emails: Final[tuple[str, ...]] = ()

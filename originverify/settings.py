@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .chain import RevocationChecker
+from .config import parse_flag
 from .errors import ConfigurationError
 from .signatures import SETTINGS_KEYS as SIGNATURE_SETTINGS
 from .source import (
@@ -20,11 +22,10 @@ from .source import (
     TrustedProxies,
 )
 from .verifier import Verifier
-from .verify import RevocationChecker
 
 #: Every accepted key, with what it takes. Documented in docs/configuration.md.
 KEYS: dict[str, str] = {
-    "format": "preset name (e.g. 'cloudfront-passthrough') or a CertificateFormat",
+    "format": "preset name or a CertificateFormat (default 'cloudfront-passthrough')",
     "anchors": "trust anchors: PEM/DER file, directory, bytes, or a list of those",
     "extra_intermediates": "intermediates for edges that forward only the leaf",
     "edge_secret_header": "header carrying the edge secret (default X-Origin-Verify)",
@@ -36,21 +37,24 @@ KEYS: dict[str, str] = {
     "insecure_no_source_proof": "True to run without any source proof (never in production)",
     "profile": "'private' (default) or 'webpki'",
     "mode": "'required' (default), 'optional' or 'report_only'",
-    "require_eku": "leaf must carry an EKU allowing clientAuth",
-    "clock_skew": "seconds of clock skew tolerated on validity periods",
-    "max_chain_depth": "maximum intermediates between leaf and anchor",
-    "max_rsa_bits": "largest RSA key accepted in forwarded certificates",
-    "cache_size": "verified results kept (0 disables the cache)",
-    "cache_max_age": "seconds a cached result may live at most",
+    "require_eku": "leaf must carry an EKU allowing clientAuth (default False)",
+    "clock_skew": "seconds of clock skew tolerated on validity periods (default 0)",
+    "max_chain_depth": "maximum intermediates between leaf and anchor (default 5)",
+    "max_rsa_bits": "largest RSA key accepted in forwarded certificates (default 4096)",
+    "cache_size": "verified results kept (default 1024, 0 disables the cache)",
+    "cache_max_age": "seconds a cached result may live at most (default 300)",
     "rules": "mapping of allow-lists: subjects, common_names, dns_names, uris, emails, "
     "spiffe_ids, issuers, fingerprints",
     "limits": "mapping: max_leaf_bytes, max_chain_bytes, max_chain_certs, max_metadata_bytes",
-    "trust_edge_verdict": "trust the edge's validation instead of re-validating (opt-in)",
+    "trust_edge_verdict": "trust the edge's validation instead of re-validating "
+    "(opt-in, default False)",
     "engine": "'cryptography' (default), 'certvalidator' or 'both' (must agree)",
     "revocation": "'off' (default), 'soft' or 'hard' (unknown status refused)",
     "revocation_scope": "'leaf' (default) or 'chain'",
     "crl_files": "CRL files or directories (PEM/DER), reloaded in the background",
     "crl_urls": "CRL URLs fetched in the background",
+    "crl_signers": "certificates (files/PEM) that may sign CRLs besides the issuer: a CA's "
+    "new certificate after a key rollover, a dedicated CRL signer",
     "crl_distribution_points": "also fetch the CRL distribution points certificates name",
     "ocsp": "ask the AIA OCSP responder when no current CRL answers",
     "ocsp_timeout": "seconds an OCSP query may take on the request path",
@@ -113,24 +117,16 @@ def build_source(settings: Mapping[str, Any]) -> SourceProof | None:
         if envelope is not None:
             proofs.append(envelope)
     if proofs:
-        if settings.get("insecure_no_source_proof"):
+        if _flag(settings.get("insecure_no_source_proof"), "insecure_no_source_proof"):
             raise ConfigurationError("insecure_no_source_proof set together with a source proof")
         return proofs[0] if len(proofs) == 1 else AllOf(*proofs)
-    if settings.get("insecure_no_source_proof"):
+    if _flag(settings.get("insecure_no_source_proof"), "insecure_no_source_proof"):
         return InsecureNoSourceProof()
     return None
 
 
 def _flag(value: Any, key: str) -> bool:
-    """Booleans from settings files and environments: ``"false"`` must not mean True."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigurationError(f"setting {key!r} must be a boolean, not {value!r}")
+    return parse_flag(value, key)
 
 
 def _revocation(settings: Mapping[str, Any]) -> RevocationChecker | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -14,16 +15,22 @@ from cryptography import x509
 from .cache import CertificateInterner
 from .errors import Reason, VerificationError
 from .formats import CertificateFormat, ForwardedCertificate
+from .formats.claims import cross_check as check_claims
 from .identity import ClientIdentity
+from .names import require_decodable
 from .outcome import Trace
+from .rules import Rules
 from .source import RequestContext
 
 __all__ = [
+    "Gate",
     "State",
     "cross_check",
     "describe_forwarded",
     "edge_verdict_path",
+    "gates_of",
     "intern_validated",
+    "leaf_sha256",
     "parse_forwarded",
 ]
 
@@ -81,6 +88,7 @@ def parse_forwarded(
         leaf = x509.load_der_x509_certificate(forwarded.leaf)
     except ValueError as exc:
         raise VerificationError(Reason.MALFORMED_CERTIFICATE, f"leaf: {exc}") from None
+    require_decodable(leaf)
     chain = []
     for index, der in enumerate(forwarded.chain):
         known = interned.get(der) if interned is not None else None
@@ -111,25 +119,10 @@ def intern_validated(
 
 def cross_check(forwarded: ForwardedCertificate, leaf: x509.Certificate) -> str:
     """Raise ``edge_mismatch`` when the edge's claims contradict the DER; describe them."""
-    claims = forwarded.claims
-    if not claims:
+    check_claims(forwarded, leaf)
+    if not forwarded.claims:
         return ""
-    if claims.present is False:
-        raise VerificationError(
-            Reason.EDGE_MISMATCH, "edge says no certificate was presented, yet one arrived"
-        )
-    assert forwarded.leaf is not None
-    if claims.sha256 is not None and claims.sha256 != hashlib.sha256(forwarded.leaf).digest():
-        raise VerificationError(
-            Reason.EDGE_MISMATCH, "edge's SHA-256 fingerprint does not match the certificate"
-        )
-    if claims.serial is not None and claims.serial != leaf.serial_number:
-        raise VerificationError(
-            Reason.EDGE_MISMATCH,
-            f"edge's serial {claims.serial:x} does not match {leaf.serial_number:x}",
-        )
-    names = ", ".join(name for name, _ in claims.raw)
-    return f"consistent with the certificate ({names})"
+    return f"consistent with the certificate ({', '.join(n for n, _ in forwarded.claims.raw)})"
 
 
 def edge_verdict_path(
@@ -154,3 +147,21 @@ def describe_forwarded(fmt: CertificateFormat, forwarded: ForwardedCertificate) 
         f"{len(forwarded.chain)} chain certificate(s)"
         + (f", {len(forwarded.claims.raw)} edge claim header(s)" if forwarded.claims else "")
     )
+
+
+#: A view-level check on a verified identity: raises ``VerificationError`` to refuse.
+Gate = Callable[[ClientIdentity], None]
+
+
+def gates_of(rules: Rules | None) -> list[Gate]:
+    return [rules.check] if rules is not None else []
+
+
+def leaf_sha256(state: State) -> str | None:
+    """The forwarded leaf's fingerprint, for the log line of a refusal."""
+    if state.identity is not None:
+        return state.identity.fingerprint_sha256
+    forwarded = state.forwarded
+    if forwarded is None or forwarded.leaf is None:
+        return None
+    return hashlib.sha256(forwarded.leaf).hexdigest()

@@ -18,7 +18,7 @@ protected headers and refuses invalid certificates with the kernel's refusal), a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.authentication import (
@@ -43,6 +43,7 @@ __all__ = [
     "ClientUser",
     "RequireClient",
     "refusal_handler",
+    "require_bound_token",
 ]
 
 #: What ``principal=`` callables return: your user object, or ``None`` (no such user).
@@ -140,3 +141,26 @@ class RequireClient:
             assert outcome.error is not None
             raise ClientCertRefused(outcome.error)
         return identity
+
+
+def require_bound_token(
+    verifier: Verifier, claims: Callable[..., Any]
+) -> Callable[..., Awaitable[ClientIdentity | None]]:
+    """FastAPI dependency factory for RFC 8705: ``claims`` is your dependency that returns
+    the validated access token's claims; the returned dependency yields the client whose
+    certificate the token is bound to, or raises ``ClientCertRefused`` (401 with a
+    ``Bearer error="invalid_token"`` challenge; logged and counted by the core)."""
+    from fastapi import Depends
+
+    async def bound(
+        request: Request, token: Mapping[str, Any] = Depends(claims)
+    ) -> ClientIdentity | None:
+        identity = client_identity(request)
+        facts = request_from_scope(request.scope)
+        outcome = verifier.require(identity, facts, token_claims=token)
+        if outcome.refused:
+            assert outcome.error is not None
+            raise ClientCertRefused(outcome.error)
+        return identity
+
+    return bound

@@ -7,9 +7,11 @@ Only certificates configured here are ever anchors: whatever a client sends in i
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from cryptography import x509
@@ -38,13 +40,53 @@ def load_certificates(source: CertSource, what: str = "certificates") -> list[x5
     return certs
 
 
+_BEGIN = re.compile(rb"-----BEGIN ([^-\r\n]*)-----")
+_BLOCK = re.compile(rb"-----BEGIN ([^-\r\n]*)-----\r?\n.*?-----END \1-----", re.DOTALL)
+
+
 def _parse_bytes(data: bytes, what: str) -> list[x509.Certificate]:
+    """Every certificate in ``data``, or ``ConfigurationError``: never silently fewer.
+
+    A half-written bundle (its last block cut off, a lone BEGIN line) and any block that
+    does not parse are errors: ``load_pem_x509_certificates`` alone would skip them and the
+    deployment would run with fewer anchors than configured.
+    """
+    if b"-----BEGIN" not in data:
+        return [_checked(lambda: x509.load_der_x509_certificate(data), what)]
+    blocks = list(_BLOCK.finditer(data))
+    begins = len(_BEGIN.findall(data))
+    if begins != len(blocks) or data.count(b"-----END") != len(blocks):
+        raise ConfigurationError(
+            f"{what}: {begins} PEM BEGIN line(s) but {len(blocks)} complete block(s): "
+            "the file is truncated or malformed"
+        )
+    certs = []
+    for index, block in enumerate(blocks, 1):
+        label = block.group(1).decode("ascii", "replace")
+        if label != "CERTIFICATE":
+            raise ConfigurationError(f"{what}: PEM block {index} is {label!r}, not CERTIFICATE")
+        pem = block.group(0)
+        certs.append(_checked(partial(x509.load_pem_x509_certificate, pem), what, index))
+    return certs
+
+
+def _checked(
+    load: Callable[[], x509.Certificate], what: str, index: int | None = None
+) -> x509.Certificate:
+    """Parse and read every part the engines will read, so that an unreadable anchor stops
+    start-up with ``ConfigurationError`` instead of failing (or raising) on a request."""
+    where = f"{what}" if index is None else f"{what}: certificate {index}"
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise ConfigurationError(f"{what}: not a PEM or DER certificate ({exc})") from None
+        cert = load()
+        cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018 - parse check
+        cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+        list(cert.extensions)
+        cert.public_key()
+    except Exception as exc:  # InvalidVersion, ValueError, UnsupportedAlgorithm...
+        raise ConfigurationError(
+            f"{where}: not a usable certificate ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+    return cert
 
 
 def _load_path(path: Path, what: str) -> list[x509.Certificate]:
@@ -117,10 +159,14 @@ class TrustStore:
         digest = hashlib.sha256()
         for cert in (*anchors, *extra):
             digest.update(hashlib.sha256(cert.public_bytes(Encoding.DER)).digest())
+        try:
+            store = Store(list(_dedupe(anchors)))
+        except Exception as exc:  # the engine's own parse of the anchors
+            raise ConfigurationError(f"trust anchors: rejected by the verifier: {exc}") from None
         return TrustSnapshot(
             anchors=tuple(_dedupe(anchors)),
             extra_intermediates=tuple(_dedupe(extra)),
-            store=Store(list(_dedupe(anchors))),
+            store=store,
             generation=generation,
             digest=digest.digest(),
         )

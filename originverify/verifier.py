@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .cache import CertificateInterner
+from .chain import build_engine, check_presented
 from .config import Config, VerifierOptions, resolve
 from .errors import ConfigurationError, Reason, VerificationError
 from .headers import HeaderInput, as_headers, values_of
@@ -30,14 +33,17 @@ from .outcome import NO_TRACE, Mode, Outcome, Report
 from .rules import Rules
 from .source import RequestContext
 from .stages import (
+    Gate,
     State,
     cross_check,
     describe_forwarded,
     edge_verdict_path,
+    gates_of,
     intern_validated,
+    leaf_sha256,
     parse_forwarded,
 )
-from .verify import build_engine, check_key, check_validity
+from .tokens import check_token_binding
 from .watch import watch_files
 
 if TYPE_CHECKING:
@@ -86,6 +92,7 @@ class Verifier:
         self.engine = build_engine(c.engine, c.trust, c.policy) if c.trust is not None else None
         if self.cache is not None:
             self.cache.bind(self)
+        self._cache_salt = os.urandom(16)  # keys of this verifier only, whatever the cache
         self.interned = CertificateInterner()
         self._cert_headers = tuple(h.lower() for h in self.format.header_names)
         self.source.bind(self._cert_headers)
@@ -154,7 +161,7 @@ class Verifier:
         state = State(request, Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             self._run(state, _INLINE, len(self._stages))
-        return self._settle(state, required, rules)
+        return self._settle(state, required, gates_of(rules))
 
     async def acheck(
         self,
@@ -173,7 +180,7 @@ class Verifier:
         state = State(request, Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             await asyncio.to_thread(self._run, state, _INLINE, len(self._stages))
-        return self._settle(state, required, rules)
+        return self._settle(state, required, gates_of(rules))
 
     def require(
         self,
@@ -181,14 +188,21 @@ class Verifier:
         request: RequestContext,
         *,
         rules: Rules | None = None,
+        token_claims: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """A view's own requirement on an already verified request (a decorator, a mixin, a
         DRF permission): anonymous → ``missing_certificate``, a rule miss → ``rule_denied``,
-        enforced under the mode, logged and counted here like any refusal."""
+        and with ``token_claims`` (a validated access token's claims) an RFC 8705 binding to
+        this certificate (``token_not_bound``, ``token_binding_mismatch``); enforced under
+        the mode, logged and counted here like any refusal."""
         state = State(request, NO_TRACE, self._now())
         state.identity = identity
         state.via = "anonymous" if identity is None else "gate"
-        return self._settle(state, True, rules)
+        gates = gates_of(rules)
+        if token_claims is not None:
+            claims = token_claims
+            gates.append(lambda client: check_token_binding(claims, client))
+        return self._settle(state, True, gates)
 
     def verify_request(
         self,
@@ -266,33 +280,34 @@ class Verifier:
         reason = _UNEXPECTED.get(stage, Reason.MALFORMED_CERTIFICATE)
         return VerificationError(reason, f"{stage}: {type(exc).__name__}: {clean(exc, 200)}")
 
-    def _settle(self, state: State, required: bool | None, rules: Rules | None) -> Outcome:
-        """Apply the requirement and a view's rules, decide enforcement, log and count."""
+    def _settle(self, state: State, required: bool | None, gates: list[Gate]) -> Outcome:
+        """Apply the requirement and a view's gates, decide enforcement, log and count."""
         if state.error is None:
             if state.identity is None:
                 if self.mode.requires_certificate if required is None else required:
                     state.error = VerificationError(
                         Reason.MISSING_CERTIFICATE, "no client certificate"
                     )
-            elif rules is not None:
+            elif gates:
                 state.stage = "rules"
-                self._run_rules(state, rules)
+                self._run_gates(state, gates)
         outcome = Outcome(
             identity=state.identity if state.error is None else None,
             error=state.error,
             enforced=state.error is not None and self.mode.enforces,
             via="refused" if state.error is not None else state.via,
             elapsed=time.perf_counter() - state.started,
-            leaf_sha256=_leaf_sha256(state) if state.error is not None else None,
+            leaf_sha256=leaf_sha256(state) if state.error is not None else None,
             report=state.trace if isinstance(state.trace, Report) else None,
         )
         self._record(outcome, state)
         return outcome
 
-    def _run_rules(self, state: State, rules: Rules) -> None:
+    def _run_gates(self, state: State, gates: list[Gate]) -> None:
         assert state.identity is not None
         try:
-            rules.check(state.identity)
+            for gate in gates:
+                gate(state.identity)
         except VerificationError as exc:
             state.error = exc
         except Exception as exc:
@@ -348,19 +363,12 @@ class Verifier:
         identity, generation, _ = hit
         revocation = self.revocation
         if revocation is not None and generation != revocation.generation:
-            # Validated under older revocation data: check the cached path again.
+            # Validated under older revocation data: verify again, in full (and, in async
+            # adapters, off the event loop: a revocation check may wait on the network).
             self.cache.discard(state.key)
-            path = [identity.certificate, *identity.chain]
-            status = revocation.check(path, self._validation_time(state.now))
-            not_after = min(c.not_valid_after_utc for c in path).timestamp()
-            self.cache.put(
-                state.key,
-                identity,
-                not_after,
-                state.now,
-                revocation.generation,
-                getattr(status, "cache_for", None),
-            )
+            return
+        state.stage = "rules"
+        self.rules.check_predicate(identity)  # patterns are fixed; a predicate may change
         state.identity, state.via, state.done = identity, "cache", True
         state.trace.step("cache", str, "hit: identical headers verified before")
 
@@ -373,7 +381,8 @@ class Verifier:
             for value in values:
                 parts.append(str(len(value)))
                 parts.append(value)
-        digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass"))
+        digest = hashlib.sha256(self._cache_salt)
+        digest.update("\x00".join(parts).encode("utf-8", "surrogatepass"))
         if self.trust is not None:
             digest.update(self.trust.snapshot.digest)
         return digest.digest()
@@ -403,16 +412,15 @@ class Verifier:
             state.trace.step("edge claims", str, described)
 
     def _key_and_validity(self, state: State) -> None:
+        """The leaf profile every engine shares (chain/leaf.py): key caps before any
+        signature work, no CA or signing usage on the leaf, validity to the microsecond."""
         forwarded, leaf = state.forwarded, state.leaf
-        assert forwarded is not None and leaf is not None
-        check_key(leaf, self.policy, "leaf", forwarded.leaf)
-        for index, cert in enumerate(state.chain):
-            check_key(cert, self.policy, f"chain[{index}]", forwarded.chain[index])
+        assert forwarded is not None and forwarded.leaf is not None and leaf is not None
         now = self._validation_time(state.now)
-        state.at = check_validity(leaf, now, self.policy.clock_skew)
-        state.trace.step(
-            "key and validity", "presented certificates valid at {:%Y-%m-%dT%H:%M:%SZ}".format, now
+        state.at = check_presented(
+            leaf, state.chain, forwarded.leaf, forwarded.chain, self.policy, now
         )
+        state.trace.step("key and validity", _VALID_AT.format, now)
 
     def _chain(self, state: State) -> None:
         assert state.forwarded is not None and state.leaf is not None
@@ -478,18 +486,9 @@ class Verifier:
         return fixed.timestamp() if fixed is not None else time.time()
 
     def _validation_time(self, now_ts: float) -> datetime:
-        # Whole seconds, as X.509 times and pyca's verifier have them.
+        # Exact (microseconds kept): chain.clock hands engines whole seconds and judges
+        # the path's validity against this instant.
         fixed = self.policy.validation_time
         if fixed is not None:
-            return fixed.replace(microsecond=0)
-        return datetime.fromtimestamp(int(now_ts), UTC)
-
-
-def _leaf_sha256(state: State) -> str | None:
-    """The forwarded leaf's fingerprint, for the log line of a refusal."""
-    if state.identity is not None:
-        return state.identity.fingerprint_sha256
-    forwarded = state.forwarded
-    if forwarded is None or forwarded.leaf is None:
-        return None
-    return hashlib.sha256(forwarded.leaf).hexdigest()
+            return fixed
+        return datetime.fromtimestamp(now_ts, UTC)

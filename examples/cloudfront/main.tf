@@ -5,17 +5,24 @@
 # sign-request CloudFront Function signs every viewer request (RFC 9421, hmac-sha256) with
 # the key it reads from a KeyValueStore, so the origin needs no static secret.
 #
-# viewer_mtls_config exists only in recent 6.x releases of the AWS provider, and the
-# provider checks "mode" against the AWS SDK it was built with: if yours has no
-# viewer_mtls_config block or rejects "passthrough" (it predates the mode), apply this one
-# setting with cloudformation.yaml or `aws cloudfront update-distribution` until you can
-# upgrade; the rest of this file stays as it is.
+# Provider version. viewer_mtls_config was added to aws_cloudfront_distribution by
+# hashicorp/terraform-provider-aws PR #45847 (January 2026); 6.28.0 is the first release
+# with it as far as could be checked offline: terraform-aws-modules/terraform-aws-cloudfront
+# v6.4.0 ships its tested viewer-mTLS example with `aws >= 6.28`. The provider's release
+# notes themselves were not available offline.
+# The "passthrough" mode needs more: the provider validates "mode" against the AWS SDK it
+# was built with, and only aws-sdk-go-v2/service/cloudfront v1.64.0 knows "passthrough"
+# (PR #47930; issues #47926, #47929). Which provider release first bundles that SDK could
+# not be verified offline. If `terraform plan` says `expected mode to be one of
+# ["required" "optional"], got passthrough`, upgrade the provider, or apply this one setting
+# with cloudformation.yaml or `aws cloudfront update-distribution` meanwhile; the rest of
+# this file stays as it is.
 
 terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 6.0"
+      version = ">= 6.28" # first release with viewer_mtls_config (see the note above)
     }
   }
 }

@@ -36,6 +36,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from originverify import ConfigurationError, build_verifier, load_certificates
+from originverify.config import parse_flag
 from originverify.settings import normalize
 
 from . import conf
@@ -123,7 +124,11 @@ def _check_source(s: Mapping[str, Any]) -> list[checks.CheckMessage]:
         insecure = bool(getattr(source, "insecure", False))
     else:
         has_proof = any(s.get(key) for key in _PROOF_KEYS)
-        insecure = bool(s.get("insecure_no_source_proof")) and not has_proof
+        try:
+            opted_out = parse_flag(s.get("insecure_no_source_proof"), "insecure_no_source_proof")
+        except ConfigurationError as exc:
+            return [_invalid(exc)]
+        insecure = opted_out and not has_proof
         if not has_proof and not insecure:
             return [
                 checks.Error(

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from django.contrib import auth
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -28,6 +29,7 @@ from originverify import ClientIdentity, Rules
 
 from .access import compile_rules, refusal
 from .middleware import client_identity
+from .tokens import token_binding
 
 
 class ClientCertAuthentication(BaseAuthentication):
@@ -66,4 +68,22 @@ class HasClientCert(BasePermission):
         if error is not None and enforced:
             self.message = error.public_message
             return False
+        return True
+
+
+class CertificateBoundToken(BasePermission):
+    """DRF permission: ``request.auth`` (the validated token's claims, as your token
+    authentication class sets it) must be bound to the verified client certificate.
+
+    Refusals raise ``AuthenticationFailed`` (401) with the reason code as its ``code``.
+    """
+
+    message: ClassVar[str] = "access token is not bound to the client certificate"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        claims = request.auth if isinstance(request.auth, Mapping) else {}
+        outcome = token_binding(request._request, claims)
+        if outcome.refused:
+            assert outcome.error is not None
+            raise AuthenticationFailed(outcome.error.public_message, outcome.error.reason.value)
         return True

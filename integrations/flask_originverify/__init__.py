@@ -28,6 +28,7 @@ from .extension import (
     client_cert_required,
     current_client,
     current_principal,
+    require_token_binding,
 )
 from .signals import client_rejected, client_verified
 
@@ -52,4 +53,5 @@ __all__ = [
     "client_verified",
     "current_client",
     "current_principal",
+    "require_token_binding",
 ]

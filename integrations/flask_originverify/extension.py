@@ -37,6 +37,7 @@ from originverify import (
     build_verifier,
 )
 from originverify.adapters import request_from_environ
+from originverify.config import parse_flag
 from originverify.wsgi import environ_keys, refuse_unsafe_gunicorn, strip_protected
 
 from .errors import http_error
@@ -132,15 +133,7 @@ def _principal(value: Any) -> Principal | None:
 
 
 def _flag(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
-        return False
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise ConfigurationError(f"{PREFIX}{key.upper()} must be a boolean, not {value!r}")
+    return parse_flag(value, f"{PREFIX}{key.upper()}")
 
 
 class OriginVerify:
@@ -269,6 +262,20 @@ def authenticate(requirement: Requirement, rules: Rules | None = None) -> Curren
     return client
 
 
+def require_token_binding(claims: Mapping[str, Any]) -> CurrentClient:
+    """RFC 8705: the current request's access token (its validated ``claims``) must be
+    bound to the verified client certificate (``cnf.x5t#S256``). Refuses with 401
+    (``missing_certificate``, ``token_not_bound``, ``token_binding_mismatch``) through the
+    core, so it is logged, counted and not enforced in report-only mode."""
+    state = _state()
+    client = authenticate(Requirement.REQUIRED)
+    identity = client if isinstance(client, ClientIdentity) else None
+    gate = state.verifier.require(identity, _facts(), token_claims=claims)
+    if gate.error is not None:
+        _announce_refusal(gate)
+    return client
+
+
 def _enforce_app_wide() -> None:
     """``before_request`` hook of ``APP_WIDE``: decorated views decide for themselves."""
     view = current_app.view_functions.get(request.endpoint or "")
@@ -372,9 +379,10 @@ def client_cert_required(
 ) -> F | Callable[[F], F]:
     """The view needs a verified client certificate (401 without, 403 if invalid/denied).
 
-    Bare (``@client_cert_required``) or with rules, compiled once here: shell-style
-    patterns per category (all configured categories must match, any pattern within one),
-    e.g. ``@client_cert_required(spiffe_ids=["spiffe://example.org/billing/*"])``.
+    Bare (``@client_cert_required``) or with rules, compiled once here: patterns matched
+    on parsed names per category (all configured categories must match, any pattern within
+    one; the pattern language is in docs/configuration.md), e.g.
+    ``@client_cert_required(spiffe_ids=["spiffe://example.org/billing/**"])``.
     """
     policy = ViewPolicy(
         Requirement.REQUIRED,

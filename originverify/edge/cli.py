@@ -26,6 +26,7 @@ from originverify.edge.config import (
     parse_listen,
     parse_upstream,
 )
+from originverify.edge.eventloop import EventLoop
 from originverify.edge.styles import Style
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,6 +107,13 @@ _OPTIONS: tuple[_Option, ...] = (
         tuple(p.value for p in UnderscorePolicy),
     ),
     _Option("workers", _positive_int, 1, "worker processes sharing the port (SO_REUSEPORT)"),
+    _Option(
+        "event-loop",
+        str,
+        EventLoop.AUTO.value,
+        "auto: uvloop when installed (the edge-fast extra), else asyncio's loop",
+        tuple(e.value for e in EventLoop),
+    ),
     _Option("access-log", str, "-", "access log file, '-' for stderr, 'off' to disable"),
     _Option(
         "max-header-bytes",
@@ -269,6 +277,7 @@ def build_config(args: argparse.Namespace) -> tuple[EdgeConfig, str]:
         limits=limits,
         sign_key=path("sign-key"),
         key_id=values["key-id"],
+        event_loop=EventLoop(values["event-loop"]),
     )
     return config, values["log-level"]
 

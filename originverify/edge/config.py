@@ -9,6 +9,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from originverify.edge.eventloop import EventLoop, uvloop_installed
 from originverify.edge.styles import Style
 
 
@@ -71,6 +72,7 @@ class EdgeConfig:
     # Signed envelope (RFC 9421): the edge's private key (or HMAC secret) file and its key id.
     sign_key: Path | None = None
     key_id: str | None = None
+    event_loop: EventLoop = EventLoop.AUTO
 
     def __post_init__(self) -> None:
         if self.mode is Mode.PASSTHROUGH and self.client_ca is not None:
@@ -90,6 +92,11 @@ class EdgeConfig:
             raise ConfigError("--workers must be at least 1")
         if (self.sign_key is None) != (self.key_id is None):
             raise ConfigError("--sign-key and --key-id go together (the key id names the key)")
+        if self.event_loop is EventLoop.UVLOOP and not uvloop_installed():
+            raise ConfigError(
+                "--event-loop uvloop: uvloop is not installed "
+                "(pip install 'originverify[edge-fast]'), or use --event-loop auto"
+            )
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

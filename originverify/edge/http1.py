@@ -11,6 +11,13 @@ Content-Length together with Transfer-Encoding, and malformed chunks. What it le
 caller is checked here or in ``hygiene`` (head size, missing or duplicate ``Host``, HTTP
 versions, transfer codings other than ``chunked``).
 
+``Upgrade`` is not supported, so a request that asks for one is an ordinary request: llhttp
+(as httptools drives it) stops at the end of such a head and would skip its body, so the reader
+hands the rest of the bytes to a fresh parser, primed with a head that carries only the
+request's own framing headers. llhttp then checks that framing and delimits the body exactly as
+for any request, and pipelined requests after it are parsed as usual. Only ``CONNECT`` stops
+parsing (``upgraded``); the proxy refuses it and closes.
+
 A parse error does not surface at once: messages completed before it are still served, and
 ``error`` is raised when the caller needs the message that broke.
 
@@ -86,7 +93,9 @@ class MessageReader:
         "_in_head",
         "_max_head",
         "_parser",
+        "_priming",
         "_progress",
+        "_resume",
         "_stalled",
         "error",
         "messages",
@@ -108,6 +117,9 @@ class MessageReader:
         self._head_size = 0
         self._progress = 0  # grows with every callback that shows the peer is progressing
         self._stalled = 0  # bytes fed since the last progress
+        # The framing head to resume parsing with after llhttp stopped at an Upgrade request.
+        self._resume: bytes | None = None
+        self._priming = False  # feeding that head: its callbacks are not a new message
 
     @property
     def mid_message(self) -> bool:
@@ -120,8 +132,11 @@ class MessageReader:
         progress = self._progress
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self.upgraded = True
+        except httptools.HttpParserUpgrade as exc:
+            if self._resume is None:
+                self.upgraded = True
+            else:
+                self._resume_after_upgrade(data[exc.args[0] :])
             return
         except httptools.HttpParserError as exc:
             if self.error is None:  # a callback may have set a more precise one
@@ -137,14 +152,36 @@ class MessageReader:
         elif self._stalled > self._max_head:
             self.error = ProtocolError(400, "chunk framing or trailers too large")
 
+    def _resume_after_upgrade(self, rest: bytes) -> None:
+        """Parse on with a fresh llhttp, primed with the upgrade request's framing headers."""
+        framing = self._resume
+        assert framing is not None
+        self._resume = None
+        self._progress += 1
+        self._parser = type(self._parser)(self)
+        self._priming = True
+        try:
+            self._parser.feed_data(framing)
+        except httptools.HttpParserError as exc:
+            self.error = ProtocolError(400, f"malformed message: {exc}")
+            return
+        finally:
+            self._priming = False
+        if rest:
+            self.feed(rest)
+
     # -- llhttp callbacks (through httptools) -------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._priming:
+            return
         self._current = Message()
         self._head_size = 0
         self._progress += 1
 
     def on_url(self, url: bytes) -> None:
+        if self._priming:
+            return
         assert self._current is not None
         self._current.target += url
         self._head_size += len(url)
@@ -169,6 +206,8 @@ class MessageReader:
     def on_headers_complete(self) -> None:
         message = self._current
         assert message is not None
+        if self._priming:
+            return
         if self._head_size + 16 > self._max_head:
             self.error = ProtocolError(431, f"head of {self._head_size + 16} bytes")
             raise _Stop
@@ -178,6 +217,8 @@ class MessageReader:
         message.version = parser.get_http_version()
         message.keep_alive = parser.should_keep_alive()
         self._head_done(message)
+        if parser.should_upgrade() and message.method not in (b"", b"CONNECT"):
+            self._resume = _framing_head(message)
         self.messages.append(message)
 
     def _head_done(self, message: Message) -> None:
@@ -189,12 +230,25 @@ class MessageReader:
         self._progress += 1
 
     def on_message_complete(self) -> None:
+        if self._resume is not None:
+            return  # llhttp skipping the body of an Upgrade request: not the end of it
         assert self._current is not None
         self._current.complete = True
         self._current = None
         self._in_head = True
         self._head_size = 0
         self._progress += 1
+
+
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+
+
+def _framing_head(message: Message) -> bytes:
+    """A head with only the framing of ``message``: llhttp delimits the body from it."""
+    lines = [b"%s: %s\r\n" % (n, v) for n, v in message.headers if n.lower() in _FRAMING]
+    if not message.keep_alive:
+        lines.append(b"Connection: close\r\n")
+    return b"".join([b"PUT / HTTP/1.1\r\n", *lines, b"\r\n"])
 
 
 class _Stop(Exception):

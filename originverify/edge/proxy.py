@@ -1,6 +1,6 @@
-"""The HTTP/1.1 proxy: one TLS client connection, its requests, and their trip to the origin.
+"""The HTTP/1.1 proxy: one request's trip from a client connection to the origin and back.
 
-Per request, top to bottom (``ClientConnection._forward``): parse the head (llhttp), apply the
+Per request, top to bottom (``RequestProxy._forward``): parse the head (llhttp), apply the
 header hygiene, add the edge's headers (computed once per TLS connection) and, when signing, the
 RFC 9421 envelope; take an origin connection from the pool, send head and body, read the
 response head, relay the body back. Bodies are relayed piece by piece in both directions with
@@ -14,11 +14,13 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from OpenSSL import SSL
-
-from originverify.edge import styles
-from originverify.edge.accesslog import AccessLog
-from originverify.edge.config import EdgeConfig
+from originverify.edge.framing import (
+    CHUNKED,
+    NO_BODY,
+    error_response,
+    frame_response,
+    request_head,
+)
 from originverify.edge.http1 import (
     LAST_CHUNK,
     Message,
@@ -31,41 +33,25 @@ from originverify.edge.http1 import (
 )
 from originverify.edge.hygiene import (
     EdgeHeaders,
-    HeaderPolicy,
     RejectedRequest,
     Sanitized,
     sanitize_request,
     sanitize_response,
-    sanitize_response_head,
 )
-from originverify.edge.tls import HandshakeError, TLSProtocol
-from originverify.edge.upstream import UpstreamConnection, UpstreamError, UpstreamPool
+from originverify.edge.tls import TLSProtocol
+from originverify.edge.upstream import UpstreamConnection, UpstreamError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from originverify.signatures import EnvelopeSigner
+    from originverify.edge.server import EdgeServer
 
 log = logging.getLogger("originverify.edge")
 
-_REASONS = {
-    400: b"Bad Request",
-    405: b"Method Not Allowed",
-    408: b"Request Timeout",
-    413: b"Content Too Large",
-    431: b"Request Header Fields Too Large",
-    501: b"Not Implemented",
-    502: b"Bad Gateway",
-    504: b"Gateway Timeout",
-    505: b"HTTP Version Not Supported",
-}
 # Access-log codes for exchanges that ended without a complete response (nginx conventions):
 # the client went away, or the edge had to cut the connection.
 CLIENT_CLOSED = 499
 CUT = 444
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-# How the response body is framed toward the client.
-_NO_BODY, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
 
 
 class _Abort(Exception):
@@ -85,79 +71,8 @@ class _Cut(Exception):
         self.status = status
 
 
-class EdgeServer:
-    """Per-worker state shared by all client connections."""
-
-    def __init__(
-        self,
-        config: EdgeConfig,
-        ssl_context: SSL.Context,
-        access_log: AccessLog,
-        signer: EnvelopeSigner | None = None,
-    ) -> None:
-        self.config = config
-        self.limits = config.limits
-        self.ssl_context = ssl_context
-        self.access_log = access_log
-        self.signer = signer
-        self.policy = HeaderPolicy.for_edge(config.origin_secret_header, config.underscore_headers)
-        self.secret = (
-            (config.origin_secret_header.encode("ascii"), config.origin_secret)
-            if config.origin_secret is not None
-            else None
-        )
-        self.pool = UpstreamPool(
-            config.upstream, self.limits.upstream_connect_timeout, self.limits.upstream_pool_size
-        )
-        self.upstream_host = str(config.upstream).encode("ascii")
-        self.connections: set[ClientConnection] = set()
-        self.draining = False
-        # Connections without a client certificate all carry the same headers; peers repeat.
-        self._without_cert = _encode(styles.encode(config.style, None))
-        self._anonymous: dict[str, EdgeHeaders] = {}
-
-    def protocol(self) -> TLSProtocol:
-        """The ``asyncio`` protocol factory for the listening socket."""
-        return TLSProtocol(self.ssl_context, self._connection_made)
-
-    def _connection_made(self, tls: TLSProtocol) -> None:
-        conn = ClientConnection(self, tls)
-        self.connections.add(conn)
-        conn.task = tls.loop.create_task(self._run(conn))
-
-    async def _run(self, conn: ClientConnection) -> None:
-        try:
-            await conn.run()
-        except Exception:
-            log.exception("unexpected error on connection from %s", conn.peer_ip)
-        finally:
-            self.connections.discard(conn)
-
-    def edge_headers(self, peer_ip: str, certs: styles.ClientCertificates | None) -> EdgeHeaders:
-        """The headers the edge adds on one connection (the certificate's, computed once)."""
-        if certs is not None:
-            cert_headers = _encode(styles.encode(self.config.style, certs))
-            return EdgeHeaders(peer_ip, self.secret, cert_headers)
-        cached = self._anonymous.get(peer_ip)
-        if cached is None:
-            cached = EdgeHeaders(peer_ip, self.secret, self._without_cert)
-            if len(self._anonymous) < 4096:
-                self._anonymous[peer_ip] = cached
-        return cached
-
-    def start_draining(self) -> None:
-        """Stop keep-alive: idle connections close now, busy ones after their response."""
-        self.draining = True
-        for conn in list(self.connections):
-            conn.close_if_idle()
-
-
-def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("ascii"), value.encode("ascii")) for name, value in headers]
-
-
-class ClientConnection:
-    """One TLS connection from a client and the requests it carries, one after another."""
+class RequestProxy:
+    """The per-request half of a client connection (``connection.ClientConnection``)."""
 
     def __init__(self, server: EdgeServer, tls: TLSProtocol) -> None:
         self.server = server
@@ -174,93 +89,6 @@ class ClientConnection:
         self._status = 0
         self._sent = 0
         self._responding = False  # response bytes went out: errors can only cut the connection
-
-    # -- connection life cycle -----------------------------------------------------------------
-
-    async def run(self) -> None:
-        tls = self.tls
-        limits = self.server.limits
-        tls.deadline = self.loop.time() + limits.handshake_timeout
-        try:
-            await tls.handshake()
-        except (HandshakeError, TimeoutError, ConnectionError, OSError) as exc:
-            log.info("handshake with %s failed: %s", self.peer_ip, exc or type(exc).__name__)
-            tls.close()
-            return
-        except asyncio.CancelledError:
-            tls.close()
-            return
-        try:
-            # The certificate cannot change on this connection (no renegotiation), so its
-            # headers are computed once and reused for every request.
-            certs = tls.client_certificates()
-            if certs is not None:
-                self.fingerprint = certs.sha256_hex
-            self.edge = self.server.edge_headers(self.peer_ip, certs)
-        except ValueError as exc:
-            # OpenSSL took the certificate but cryptography cannot represent it: fail closed.
-            log.warning("unusable client certificate from %s: %s", self.peer_ip, exc)
-            tls.close()
-            return
-        try:
-            first = True
-            while first or not self.server.draining:
-                request = await self._next_request(first)
-                if request is None or not await self._serve(request):
-                    break
-                self.reader.messages.popleft()
-                first = False
-        except (ConnectionError, OSError, asyncio.CancelledError):
-            pass
-        finally:
-            tls.close()
-
-    def close_if_idle(self) -> None:
-        if self._idle and self.task is not None:
-            self.task.cancel()
-
-    def cancel(self) -> None:
-        """Drain timeout: give up on this connection."""
-        if self.task is not None:
-            self.task.cancel()
-
-    async def _next_request(self, first: bool) -> Message | None:
-        """Wait (idle timeout) for a request to start, then for its head (header timeout)."""
-        reader = self.reader
-        tls = self.tls
-        limits = self.server.limits
-        started = time.monotonic()
-        head_deadline: float | None = None
-        while not reader.messages:
-            if reader.error is not None:
-                await self._reply_error(reader.error.status, reader.error.reason, started)
-                return None
-            if reader.upgraded:
-                return None
-            waiting_for_head = first or reader.mid_message
-            if waiting_for_head:
-                if head_deadline is None:
-                    head_deadline = self.loop.time() + limits.header_timeout
-                tls.deadline = head_deadline
-            else:
-                tls.deadline = self.loop.time() + limits.idle_timeout
-            self._idle = not waiting_for_head
-            try:
-                data = await tls.recv()
-            except TimeoutError:
-                if waiting_for_head:
-                    await self._reply_error(408, "request head not received in time", started)
-                return None
-            except asyncio.CancelledError:
-                if self._idle:
-                    return None  # drained while idle
-                raise
-            finally:
-                self._idle = False
-            if not data:
-                return None
-            reader.feed(data)
-        return reader.messages[0]
 
     # -- one request --------------------------------------------------------------------------
 
@@ -318,53 +146,31 @@ class ClientConnection:
         try:
             if has_body:
                 expect = sanitized.expect_continue and request.version == "1.1"
-                await self._relay_request_body(request, head, sanitized.chunked, cap, expect)
+                sent = await self._relay_request_body(request, head, sanitized.chunked, cap, expect)
             else:
                 self._write_upstream(head)
+                sent = True
             response = await self._read_response_head(request, sanitized, replayable)
             keep_alive, reusable = await self._relay_response(request, response)
         except BaseException:
             self._upstream.close()
             raise
+        # The pool invariant: an origin connection is reused only when the request went out
+        # whole (head and its complete body) and the response was read to its delimited end
+        # (``reusable``). Anything else leaves the origin's parser in an unknown place: the
+        # next request on it could be read as the rest of this one.
         upstream = self._upstream
-        if reusable:
+        if sent and reusable:
             server.pool.release(upstream)
         else:
             upstream.close()
         return keep_alive
 
     def _upstream_head(self, request: Message, sanitized: Sanitized) -> bytes:
-        """The request head as it leaves for the origin: the edge's headers last."""
-        host = sanitized.host
-        parts = [
-            request.method,
-            b" ",
-            request.target,
-            b" HTTP/1.1\r\n",
-            header_block(sanitized.headers),
-        ]
-        if host is None:  # HTTP/1.0 without Host
-            host = self.server.upstream_host
-            parts.append(b"Host: %s\r\n" % host)
-        if sanitized.chunked:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        parts.append(self.edge.block(sanitized))
-        signer = self.server.signer
-        if signer is not None:
-            parts.append(self._signature(signer, request, host))
-        parts.append(b"\r\n")
-        return b"".join(parts)
-
-    def _signature(self, signer: EnvelopeSigner, request: Message, host: bytes) -> bytes:
-        """``Signature-Input`` and ``Signature`` over the request line and the edge's headers."""
-        from originverify.signatures import SigningError
-
-        try:
-            covered = styles.signed_headers(self.server.config.style, self.edge.signed)
-            pairs = signer.sign(request.method, host, request.target, covered)
-        except SigningError as exc:
-            raise RejectedRequest(400, str(exc)) from None
-        return b"".join([b"%s: %s\r\n" % (n.encode("ascii"), v.encode("ascii")) for n, v in pairs])
+        server = self.server
+        return request_head(
+            request, sanitized, self.edge, server.upstream_host, server.signer, server.config.style
+        )
 
     async def _open_upstream(self) -> UpstreamConnection:
         upstream = self.server.pool.take()
@@ -386,7 +192,9 @@ class ClientConnection:
         except OSError:
             raise _Abort(502, "upstream closed while receiving the request") from None
 
-    async def _drain_upstream(self) -> None:
+    async def _drain_upstream(self) -> bool:
+        """Wait while the origin is slow to read; False when it answered instead, with part
+        of the request still unsent."""
         upstream = self._upstream
         if upstream.writing_paused:
             upstream.deadline = self.loop.time() + self.server.limits.upstream_read_timeout
@@ -395,13 +203,20 @@ class ClientConnection:
             except TimeoutError:
                 raise _Abort(504, "upstream stopped reading the request body") from None
             except OSError:
-                raise _Abort(502, "upstream closed while receiving the request") from None
+                if not upstream.answered:
+                    raise _Abort(502, "upstream closed while receiving the request") from None
+        return not (upstream.answered and upstream.unsent())
 
     async def _relay_request_body(
         self, request: Message, head: bytes, chunked: bool, cap: int | None, expect: bool
-    ) -> None:
+    ) -> bool:
+        """Stream the body to the origin. False when the origin answered before all of it
+        went out (e.g. 401, 413): the answer is relayed and no more is sent; whether the
+        origin reads or skips the rest is unknown, so its connection is not reused (nor the
+        client's, if its body was not read whole)."""
         tls = self.tls
         reader = self.reader
+        upstream = self._upstream
         idle_timeout = self.server.limits.idle_timeout
         if expect and not request.body and not request.complete:
             # The origin is reachable (we hold a connection): let the client send its body.
@@ -415,26 +230,48 @@ class ClientConnection:
                 if cap is not None and received > cap:
                     raise _Abort(413, f"body exceeds {cap} bytes")
                 out.append(chunk(data) if chunked else data)
-            if request.complete:  # trailers are not forwarded
-                if chunked:
-                    out.append(LAST_CHUNK)
-                self._write_upstream(b"".join(out))
-                await self._drain_upstream()
-                return
+            if request.complete and chunked:  # trailers are not forwarded
+                out.append(LAST_CHUNK)
+            if upstream.answered:
+                return False
+            if reader.error is not None and not request.complete:
+                # Malformed framing: nothing more goes out, and the origin connection is
+                # closed without the last chunk (docs/edge.md, "Malformed bodies").
+                raise _Abort(reader.error.status, f"malformed request body: {reader.error}")
             if len(out) > 1 or out[0]:
                 self._write_upstream(b"".join(out))
                 out = [b""]
-                await self._drain_upstream()
-            if reader.error is not None:
-                raise _Abort(reader.error.status, f"malformed request body: {reader.error}")
+                if not await self._drain_upstream():
+                    return False
+            if request.complete:
+                return True
             tls.deadline = self.loop.time() + idle_timeout
             try:
-                data = await tls.recv()
+                more = await self._more_body_or_answer()
             except TimeoutError:
                 raise _Abort(408, "request body stalled") from None
-            if not data:
+            if more is None:
+                return False  # the origin answered while the client was quiet
+            if not more:
                 raise _Cut(CLIENT_CLOSED)
-            reader.feed(data)
+            reader.feed(more)
+
+    async def _more_body_or_answer(self) -> bytes | None:
+        """The client's next bytes, or None if the origin answers first: an origin refusing
+        an upload is relayed at once, even while the client pauses."""
+        upstream = self._upstream
+        upstream.deadline = None  # the client's deadline bounds this wait
+        while not upstream.answered:
+            receiving = self.loop.create_task(self.tls.recv())
+            answer = upstream.wait()
+            try:
+                await asyncio.wait((receiving, answer), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not receiving.done():
+                    receiving.cancel()
+            if receiving.done() and not receiving.cancelled():
+                return receiving.result()
+        return None
 
     async def _read_response_head(
         self, request: Message, sanitized: Sanitized, replayable: bool
@@ -488,55 +325,35 @@ class ClientConnection:
         """Relay head and body; returns (keep the client connection, reuse the upstream one)."""
         upstream = self._upstream
         reader = upstream.reader
-        head = sanitize_response_head(response.headers)
-        coding = head.transfer_encoding
-        if coding is not None and coding != b"chunked":
-            raise _Abort(502, f"unsupported upstream Transfer-Encoding {coding[:40]!r}")
-        status = response.status
-        is_head = request.method == b"HEAD"
-        http11 = request.version == "1.1"
-        keep_alive = (
-            request.keep_alive and http11 and not self.server.draining and not self.reader.upgraded
-        )
-        # The origin's body ends at EOF when it has neither Content-Length nor chunked.
-        until_eof = coding is None and not head.content_length
-        if is_head or status == 204 or status == 304:
-            framing = _NO_BODY
-        elif head.content_length:
-            framing = _LENGTH
-        elif http11:
-            framing = _CHUNKED
-        else:
-            framing = _UNTIL_CLOSE
-            keep_alive = False
-        parts = [status_line(status, response.reason), header_block(head.headers)]
-        if framing == _CHUNKED:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        if not keep_alive:
-            parts.append(b"Connection: close\r\n")
-        parts.append(b"\r\n")
-        self._status = status
-        out = [b"".join(parts)]
-        if framing == _NO_BODY:
+        # A request whose body was not read whole ends the client connection: the rest of
+        # that body must not be parsed as the next request.
+        keep_alive = request.keep_alive and request.complete and not self.server.draining
+        framed = frame_response(request, response, keep_alive and not self.reader.upgraded)
+        keep_alive = framed.keep_alive
+        self._status = response.status
+        out = [framed.head]
+        if framed.framing == NO_BODY:
             await self._write_client(out[0])
             reader.messages.popleft()
             # After a HEAD the origin's parser still expects the body the head announced.
+            is_head = request.method == b"HEAD"
             reusable = response.complete and not is_head and response.keep_alive
             return keep_alive, reusable and self._upstream_clean(reader)
+        chunked = framed.framing == CHUNKED
         timeout = self.server.limits.upstream_read_timeout
         while True:
             data = response.take_body()
             if data:
                 upstream.taken()
                 self._sent += len(data)
-                out.append(chunk(data) if framing == _CHUNKED else data)
+                out.append(chunk(data) if chunked else data)
             if response.complete:
                 break
             if reader.error is not None:
                 log.warning("upstream broke the response body: %s", reader.error)
                 raise _Cut(CUT)
             if upstream.eof:
-                if until_eof:
+                if framed.until_eof:
                     break
                 # Mid-body there is no way to report an error: cut the client connection so
                 # the truncation is visible (no last chunk, or a short Content-Length).
@@ -555,11 +372,11 @@ class ClientConnection:
             except TimeoutError:
                 log.warning("upstream went silent mid-response")
                 raise _Cut(CUT) from None
-        if framing == _CHUNKED:
+        if chunked:
             out.append(LAST_CHUNK)
         await self._write_client(b"".join(out))
         reader.messages.popleft()
-        reusable = response.keep_alive and not until_eof and self._upstream_clean(reader)
+        reusable = response.keep_alive and not framed.until_eof and self._upstream_clean(reader)
         return keep_alive, reusable
 
     @staticmethod
@@ -595,28 +412,13 @@ class ClientConnection:
 
     # -- locally generated responses ----------------------------------------------------------
 
-    async def _reply_error(self, status: int, reason: str, started: float) -> None:
-        """An error before a request line could be logged (timeouts, unparsable heads)."""
-        if self.server.access_log.enabled:
-            self.server.access_log.write(
-                self.peer_ip, "-", status, self.fingerprint, 0, time.monotonic() - started
-            )
-        await self._write_error(status, reason, b"")
-
     async def _write_error(self, status: int, reason: str, method: bytes) -> None:
         """A short plain-text answer and ``Connection: close``; details go to the log only."""
         log.info("%s: %d %s", self.peer_ip, status, reason)
         if self._responding:
             return  # a response already started; closing the connection is all that is left
         self._responding = True
-        phrase = _REASONS.get(status, b"Error")
-        body = b"%d %s\n" % (status, phrase)
-        data = (
-            b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n" % (status, phrase, len(body))
-        )
-        if method != b"HEAD":
-            data += body
+        data = error_response(status, method)
         try:
             self.tls.write(data)
         except (ConnectionError, OSError):

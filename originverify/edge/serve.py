@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
 
+from originverify.edge import eventloop
 from originverify.edge.accesslog import AccessLog
 from originverify.edge.config import Address, EdgeConfig
-from originverify.edge.proxy import EdgeServer
+from originverify.edge.server import EdgeServer
 from originverify.edge.tls import build_context
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,16 +71,17 @@ def serve(config: EdgeConfig, signer: EnvelopeSigner | None = None) -> int:
     if config.workers == 1:
         sock = bind(config.listen)
         _announce(config, Address(config.listen.host, sock.getsockname()[1]), signer)
-        return asyncio.run(_worker(config, ctx, signer, sock, ready_fd=None))
+        return eventloop.run(_worker(config, ctx, signer, sock, ready_fd=None), config.event_loop)
     return _supervise(config, ctx, signer)
 
 
 def _announce(config: EdgeConfig, address: Address, signer: EnvelopeSigner | None) -> None:
     signing = f", signing as {signer.key_id} ({signer.algorithm})" if signer else ""
+    loop = eventloop.resolve(config.event_loop).value
     print(
         f"originverify edge: listening on https://{address} -> http://{config.upstream} "
-        f"(mode={config.mode.value}, style={config.style.value}, workers={config.workers}"
-        f"{signing})",
+        f"(mode={config.mode.value}, style={config.style.value}, workers={config.workers}, "
+        f"loop={loop}{signing})",
         file=sys.stderr,
         flush=True,
     )
@@ -144,7 +146,9 @@ def _spawn(
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        status = asyncio.run(_worker(config, ctx, signer, bind(address), ready_fd))
+        status = eventloop.run(
+            _worker(config, ctx, signer, bind(address), ready_fd), config.event_loop
+        )
     except BaseException:
         log.exception("worker %d failed", os.getpid())
     finally:

@@ -191,10 +191,12 @@ _CLOUDFRONT_META: tuple[tuple[str, FieldEncoder], ...] = (
 )
 
 _WITH_CERT: dict[Style, tuple[tuple[str, FieldEncoder], ...]] = {
+    # AWS's header table lists -Validity for passthrough too ("origin requests only").
     Style.CLOUDFRONT_PASSTHROUGH: (
         ("Client-Cert", _leaf_sf),
         ("Client-Cert-Chain", _chain_sf),
         *_CLOUDFRONT_META,
+        ("CloudFront-Viewer-Cert-Validity", _validity),
     ),
     Style.CLOUDFRONT_VIEWER: (
         ("CloudFront-Viewer-Cert-Pem", _leaf_pem),

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.bindings.openssl.binding import Binding
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -156,10 +156,10 @@ class TLSProtocol(Waitable):
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not subclasses of asyncio.Transport).
+        self.transport = stream = cast(asyncio.Transport, transport)
         self._init_waiting(asyncio.get_running_loop())
-        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        stream.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = peer[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from originverify.edge.config import Address
 from originverify.edge.flow import Waitable
@@ -44,10 +45,10 @@ class UpstreamConnection(Waitable):
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not subclasses of asyncio.Transport).
+        self.transport = stream = cast(asyncio.Transport, transport)
         self._init_waiting(asyncio.get_running_loop())
-        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        stream.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
@@ -104,8 +105,21 @@ class UpstreamConnection(Waitable):
     def writing_paused(self) -> bool:
         return self._writing_paused
 
+    def unsent(self) -> int:
+        """Request bytes still queued in the transport."""
+        return self.transport.get_write_buffer_size()
+
+    @property
+    def answered(self) -> bool:
+        """A final response started (or the origin closed or broke the exchange)."""
+        reader = self.reader
+        if self.eof or reader.error is not None or reader.upgraded:
+            return True
+        return any(m.status >= 200 for m in reader.messages)
+
     async def drain(self) -> None:
-        while self._writing_paused:
+        """Wait until the origin reads again, or answers without reading the rest."""
+        while self._writing_paused and not self.answered:
             await self.wait()
         if self.closed:
             raise OSError("upstream connection closed")

@@ -18,8 +18,8 @@ VERIFY_CLAIMS = ClaimHeaders(
     {
         # The documented example is uppercase hex without separators ("03A5B1").
         "serial": ("X-Amzn-Mtls-Clientcert-Serial-Number", c.serial_hex),
-        "issuer": ("X-Amzn-Mtls-Clientcert-Issuer", c.text),
-        "subject": ("X-Amzn-Mtls-Clientcert-Subject", c.text),
+        "issuer": ("X-Amzn-Mtls-Clientcert-Issuer", c.rfc2253_dn),
+        "subject": ("X-Amzn-Mtls-Clientcert-Subject", c.rfc2253_dn),
         "validity": ("X-Amzn-Mtls-Clientcert-Validity", c.validity_pair),
     }
 )

@@ -21,8 +21,8 @@ NULL = "(null)"
 APACHE_CLAIMS = ClaimHeaders(
     {
         "verify": ("X-SSL-Client-Verify", openssl_verify),
-        "subject": ("X-SSL-Client-S-DN", c.text),
-        "issuer": ("X-SSL-Client-I-DN", c.text),
+        "subject": ("X-SSL-Client-S-DN", c.rfc2253_dn),
+        "issuer": ("X-SSL-Client-I-DN", c.rfc2253_dn),
         "serial": ("X-SSL-Client-Serial", c.serial_hex),
     },
     absent=frozenset({NULL}),

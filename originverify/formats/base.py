@@ -31,18 +31,25 @@ class Limits:
 class EdgeClaims:
     """What the edge said about the certificate besides the certificate itself.
 
-    Claims are never proof: identity comes from the DER. When the DER is present the verifier
-    cross-checks ``sha256`` and ``serial`` against it (``edge_mismatch`` on disagreement).
+    Claims are never proof: identity comes from the DER. When the DER is present,
+    ``claims.cross_check`` compares ``present``, ``sha256``, ``serial``, ``not_before``,
+    ``not_after``, ``uris`` and ``dns_names`` with it (``edge_mismatch`` on disagreement).
+    The DN strings are kept as the edge wrote them under names that say so: they are
+    compared with the DER only where the edge's spelling is specified (RFC 2253) and every
+    attribute in them can be read.
     """
 
     sha256: bytes | None = None
     serial: int | None = None
-    subject: str | None = None
-    issuer: str | None = None
+    unverified_subject: str | None = None
+    unverified_issuer: str | None = None
     present: bool | None = None
     verified: bool | None = None
     not_before: datetime | None = None
     not_after: datetime | None = None
+    #: SANs the edge named (XFCC ``URI=``/``DNS=``): each must be one of the certificate's.
+    uris: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
     raw: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:

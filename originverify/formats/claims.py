@@ -1,13 +1,17 @@
-"""Metadata headers (fingerprint, serial, DNs, validity, flags) decoded into ``EdgeClaims``.
+"""Metadata headers (fingerprint, serial, DNs, validity, flags) decoded into ``EdgeClaims``,
+and ``cross_check``: every comparison of those claims with the forwarded DER.
 
 Edges disagree on how to spell the same fact, so each claim header is read by a small parser
-picked from a table; a malformed claim is refused like a malformed certificate.
+picked from a table; a malformed claim is refused like a malformed certificate. A claim that
+contradicts the certificate means tampering or a broken edge, whatever the chain says:
+``edge_mismatch``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,12 +19,19 @@ from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography import x509
+
+from .. import names
 from ..errors import Reason, VerificationError
 from ..headers import Headers
-from .base import EdgeClaims, Limits, single_value
+from .base import EdgeClaims, ForwardedCertificate, Limits, single_value
 
 ClaimParser = Callable[[str], Any]
-_CLAIM_ATTRIBUTES = frozenset(f.name for f in dataclass_fields(EdgeClaims)) - {"raw"}
+#: Claim keys (also the ``renamed`` keyword) whose ``EdgeClaims`` attribute says unverified.
+_ALIASES = {"subject": "unverified_subject", "issuer": "unverified_issuer"}
+_CLAIM_ATTRIBUTES = (frozenset(f.name for f in dataclass_fields(EdgeClaims)) - {"raw"}) | set(
+    _ALIASES
+)
 
 _HEX_PAIRS = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})*")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
@@ -70,6 +81,18 @@ def flag_true_false(value: str) -> bool:
 
 def text(value: str) -> str:
     return value
+
+
+class RFC2253Name(str):
+    """A DN claim whose edge documents RFC 2253 spelling: ``cross_check`` compares it."""
+
+    __slots__ = ()
+
+
+def rfc2253_dn(value: str) -> RFC2253Name:
+    """A DN string as OpenSSL's ``XN_FLAG_RFC2253`` writes it (CloudFront, ALB, nginx,
+    Apache, Cloudflare ``-rfc2253``); compared with the DER by ``cross_check``."""
+    return RFC2253Name(value)
 
 
 def iso8601_z(value: str) -> datetime:
@@ -221,7 +244,7 @@ class ClaimHeaders:
             if claim == "validity":
                 values["not_before"], values["not_after"] = parsed
             elif claim in _CLAIM_ATTRIBUTES:
-                values[claim] = parsed
+                values[_ALIASES.get(claim, claim)] = parsed
             else:
                 composite.append(parsed)
         for extra in composite:
@@ -232,3 +255,82 @@ class ClaimHeaders:
 
 
 NO_CLAIM_HEADERS = ClaimHeaders({})
+
+
+# -- the cross-check ---------------------------------------------------------------------------
+
+
+def cross_check(forwarded: ForwardedCertificate, leaf: x509.Certificate) -> None:
+    """Every claim that can be compared with the forwarded leaf is; the first contradiction
+    raises ``VerificationError(EDGE_MISMATCH)``. Runs before any signature work."""
+    claims = forwarded.claims
+    if not claims:
+        return
+    if claims.present is False:
+        raise VerificationError(
+            Reason.EDGE_MISMATCH, "edge says no certificate was presented, yet one arrived"
+        )
+    assert forwarded.leaf is not None
+    if claims.sha256 is not None and claims.sha256 != hashlib.sha256(forwarded.leaf).digest():
+        raise VerificationError(
+            Reason.EDGE_MISMATCH, "edge's SHA-256 fingerprint does not match the certificate"
+        )
+    if claims.serial is not None and claims.serial != leaf.serial_number:
+        raise VerificationError(
+            Reason.EDGE_MISMATCH,
+            f"edge's serial {claims.serial:x} does not match {leaf.serial_number:x}",
+        )
+    for label, claimed, actual in (
+        ("notBefore", claims.not_before, leaf.not_valid_before_utc),
+        ("notAfter", claims.not_after, leaf.not_valid_after_utc),
+    ):
+        if claimed is not None and claimed != actual:
+            raise VerificationError(
+                Reason.EDGE_MISMATCH,
+                f"edge's {label} {claimed.isoformat()} is not the certificate's "
+                f"{actual.isoformat()}",
+            )
+    _check_dn("subject", claims.unverified_subject, leaf, issuer=False)
+    _check_dn("issuer", claims.unverified_issuer, leaf, issuer=True)
+    if claims.uris or claims.dns_names:
+        _check_sans(claims, leaf)
+
+
+def _check_sans(claims: EdgeClaims, leaf: x509.Certificate) -> None:
+    """Every SAN the edge named must be one of the certificate's (an edge may name fewer)."""
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = set(san.get_values_for_type(x509.UniformResourceIdentifier))
+        dns = set(san.get_values_for_type(x509.DNSName))
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
+        uris, dns = set(), set()
+    for label, claimed, actual in (("URI", claims.uris, uris), ("DNS", claims.dns_names, dns)):
+        extra = [value for value in claimed if value not in actual]
+        if extra:
+            raise VerificationError(
+                Reason.EDGE_MISMATCH,
+                f"edge names {label} SAN {extra[0][:200]!r}, which the certificate lacks",
+            )
+
+
+def _check_dn(label: str, claimed: str | None, leaf: x509.Certificate, *, issuer: bool) -> None:
+    """An RFC 2253 DN claim must name the same RDNs as the DER. A claim holding what cannot
+    be compared (``#``-hex values, attribute types without a known name) is left unverified,
+    as is one whose edge does not specify its spelling (XFCC)."""
+    if not isinstance(claimed, RFC2253Name):
+        return
+    try:
+        parsed = names.read_dn_claim(claimed)
+    except ValueError as exc:
+        raise VerificationError(
+            Reason.EDGE_MISMATCH, f"edge's {label} {claimed[:80]!r} is not RFC 2253: {exc}"
+        ) from None
+    actual = names.parsed_subject(leaf, issuer=issuer)
+    if parsed is None or actual is None:
+        return
+    if not names.same_name(parsed, actual):
+        raise VerificationError(
+            Reason.EDGE_MISMATCH,
+            f"edge's {label} {claimed[:200]!r} does not name the certificate's "
+            f"{names.render(leaf, issuer=issuer)!r}",
+        )

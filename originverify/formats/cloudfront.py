@@ -16,8 +16,8 @@ VIEWER_CLAIMS = ClaimHeaders(
     {
         "sha256": ("CloudFront-Viewer-Cert-Sha256", c.sha256_hex),
         "serial": ("CloudFront-Viewer-Cert-Serial-Number", c.serial_colon_hex),
-        "subject": ("CloudFront-Viewer-Cert-Subject", c.text),
-        "issuer": ("CloudFront-Viewer-Cert-Issuer", c.text),
+        "subject": ("CloudFront-Viewer-Cert-Subject", c.rfc2253_dn),
+        "issuer": ("CloudFront-Viewer-Cert-Issuer", c.rfc2253_dn),
         "present": ("CloudFront-Viewer-Cert-Present", c.flag_01),
         "validity": ("CloudFront-Viewer-Cert-Validity", c.validity_pair),
     }

@@ -35,8 +35,8 @@ def openssl_verify(value: str) -> Mapping[str, bool]:
 NGINX_CLAIMS = ClaimHeaders(
     {
         "verify": ("X-SSL-Client-Verify", openssl_verify),
-        "subject": ("X-SSL-Client-S-DN", c.text),
-        "issuer": ("X-SSL-Client-I-DN", c.text),
+        "subject": ("X-SSL-Client-S-DN", c.rfc2253_dn),
+        "issuer": ("X-SSL-Client-I-DN", c.rfc2253_dn),
         "serial": ("X-SSL-Client-Serial", c.serial_hex),
         "not_before": ("X-SSL-Client-V-Start", c.openssl_time),
         "not_after": ("X-SSL-Client-V-End", c.openssl_time),
@@ -66,8 +66,8 @@ INGRESS_NGINX = EncodedCertificate(
     claims=ClaimHeaders(
         {
             "verify": ("ssl-client-verify", openssl_verify),
-            "subject": ("ssl-client-subject-dn", c.text),
-            "issuer": ("ssl-client-issuer-dn", c.text),
+            "subject": ("ssl-client-subject-dn", c.rfc2253_dn),
+            "issuer": ("ssl-client-issuer-dn", c.rfc2253_dn),
         }
     ),
     edge_validates=True,

@@ -80,9 +80,11 @@ class EnvoyXFCC(CertificateFormat):
 
     ``expected_by``: the URI SAN(s) of the Envoy that must have written the element (the
     origin's own identity in a mesh); anything else is ``edge_mismatch``. ``element``:
-    ``"only"`` or ``"last"``. The claims are ``sha256`` (``Hash``) and ``subject``; ``raw``
-    holds the element's pairs except ``Cert``/``Chain`` (``By``, ``Hash``, ``Subject``,
-    ``URI``, ``DNS``), e.g. the SPIFFE ID in ``URI`` when Istio forwards no certificate.
+    ``"only"`` or ``"last"``. The claims are ``sha256`` (``Hash``), ``uris`` and
+    ``dns_names`` (``URI``, ``DNS``: each must be a SAN of the certificate) and
+    ``unverified_subject`` (``Subject``); ``raw`` holds the element's pairs except
+    ``Cert``/``Chain`` (``By``, ``Hash``, ``Subject``, ``URI``, ``DNS``), e.g. the SPIFFE ID
+    in ``URI`` when Istio forwards no certificate.
     """
 
     name: str = "envoy-xfcc"
@@ -134,7 +136,11 @@ class EnvoyXFCC(CertificateFormat):
                 ) from None
         claims = EdgeClaims(
             sha256=sha256,
-            subject=fields.get("Subject") or None,
+            uris=tuple(v for k, v in pairs if k == "URI" and v),
+            dns_names=tuple(v for k, v in pairs if k == "DNS" and v),
+            # Envoy does not specify the DN spelling (docs: OpenSSL slash form, observed: RFC
+            # 2253-like), so it is kept for logs and never compared or trusted.
+            unverified_subject=fields.get("Subject") or None,
             raw=tuple((k, v) for k, v in pairs if k not in ("Cert", "Chain")),
         )
         leaf: bytes | None = None

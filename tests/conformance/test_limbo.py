@@ -28,6 +28,7 @@ def test_limbo_file_is_the_pinned_snapshot() -> None:
 def test_every_skip_names_a_case_that_exists() -> None:
     ids = {case["id"] for case in CASES}
     assert set(limbo.CASE_SKIPS) <= ids and set(limbo.WEBPKI_CASES) <= ids
+    assert set(limbo.OUR_VERDICTS) <= ids
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])

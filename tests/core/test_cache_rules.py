@@ -104,9 +104,13 @@ def test_trust_reload_empties_the_cache(pki: PKI) -> None:
         Rules(subjects=("CN=alice,*",)),
         Rules(common_names="alice"),
         Rules(emails=("*@EXAMPLE.com",)),
-        Rules(spiffe_ids=("spiffe://example.org/ns/prod/*",)),
+        Rules(spiffe_ids=("spiffe://example.org/ns/prod/**",)),
+        Rules(spiffe_ids=("spiffe://example.org/ns/prod/sa/*",)),
+        Rules(spiffe_ids=("spiffe://example.org/ns/*/sa/al*",)),
         Rules(issuers=("CN=test intermediate,*",)),
-        Rules(uris=("spiffe://example.org/*",), emails=("alice@*",)),
+        Rules(issuers=("CN=test intermediate,O=originverify test",)),
+        Rules(subjects=("CN=*,O=originverify test",)),
+        Rules(uris=("spiffe://example.org/**",), emails=("alice@*",)),
         Rules(predicate=lambda i: i.common_name == "alice"),
     ],
 )
@@ -120,6 +124,11 @@ def test_rules_allow(pki: PKI, rules: Rules) -> None:
         Rules(subjects=("CN=bob,*",)),
         Rules(dns_names=("*.example.com",)),
         Rules(spiffe_ids=("spiffe://example.org/ns/staging/*",)),
+        Rules(spiffe_ids=("spiffe://example.org/ns/prod/*",)),  # * is one segment
+        Rules(uris=("spiffe://example.org/*",)),  # * stays inside one path segment
+        Rules(subjects=("CN=alice",)),  # a pattern covers the whole DN
+        Rules(subjects=("O=originverify test,CN=alice",)),  # in order
+        Rules(common_names=("ALICE",)),
         Rules(emails=("alice@example.com",), common_names=("bob",)),
         Rules(fingerprints=("00" * 32,)),
         Rules(predicate=lambda i: False),

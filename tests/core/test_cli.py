@@ -56,7 +56,10 @@ def test_check_rejects_with_reason_and_fix(
     assert main(["check", str(req), "--anchors", str(anchors), "--no-source-check"]) == 1
     out = capsys.readouterr().out
     assert "✗ chain" in out and "untrusted_chain" in out and "REJECTED (403" in out
-    assert "fix: no path to the configured anchors" in out and "leaf: CN=alice" in out
+    assert "leaf: CN=alice" in out
+    # The chain arrived without its intermediate: check names the missing issuer.
+    assert "missing intermediate" in out and "issuer CN=test intermediate" in out
+    assert "anchors loaded: CN=test root" in out and "fix: have the edge forward" in out
 
 
 def test_check_without_source_option_says_what_to_do(

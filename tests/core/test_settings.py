@@ -49,7 +49,7 @@ def test_django_style_dict_with_proxies_and_secret(
     [
         ({"edge_secrets": EDGE_SECRET}, "no trust anchors"),
         ({"anchors": "/nonexistent/ca.pem", "edge_secrets": EDGE_SECRET}, "cannot read"),
-        ({"anchors": b"not a cert", "edge_secrets": EDGE_SECRET}, "not a PEM or DER"),
+        ({"anchors": b"not a cert", "edge_secrets": EDGE_SECRET}, "not a usable certificate"),
         ({"anchor": "x"}, r"unknown originverify setting"),
         ({"anchors": "PKI", "edge_secrets": EDGE_SECRET, "profile": "lax"}, "profile"),
         ({"anchors": "PKI"}, "no source proof"),

@@ -41,7 +41,10 @@ def start_edge(pki: Pki, origin: Origin) -> Iterator[StartEdge]:
     def start(
         *extra: str, env: dict[str, str] | None = None, upstream: str | None = None
     ) -> EdgeProcess:
-        args = edge_args(pki, upstream or origin.url, *FAST_LIMITS, *extra)
+        # asyncio's own loop unless a test picks one: it is what every install has;
+        # test_edge_event_loop.py runs the loop-sensitive behaviours on uvloop too.
+        loop = () if "--event-loop" in extra else ("--event-loop", "asyncio")
+        args = edge_args(pki, upstream or origin.url, *FAST_LIMITS, *loop, *extra)
         edge = EdgeProcess(args, env=env)
         started.append(edge)
         return edge

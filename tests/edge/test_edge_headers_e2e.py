@@ -53,6 +53,7 @@ def test_cloudfront_passthrough_headers(pki: Pki, passthrough: EdgeProcess) -> N
         "cloudfront-viewer-cert-serial-number",
         "cloudfront-viewer-cert-subject",
         "cloudfront-viewer-cert-issuer",
+        "cloudfront-viewer-cert-validity",
     }
     assert http_sf.parse(h["client-cert"].encode(), tltype="item") == (leaf.der, {})
     assert http_sf.parse(h["client-cert-chain"].encode(), tltype="list") == [(inter.der, {})]
@@ -60,6 +61,9 @@ def test_cloudfront_passthrough_headers(pki: Pki, passthrough: EdgeProcess) -> N
     assert h["cloudfront-viewer-cert-sha256"] == hashlib.sha256(leaf.der).hexdigest()
     assert h["cloudfront-viewer-cert-serial-number"] == "8b:ad:f0:0d:00:00:00:01"
     assert h["cloudfront-viewer-cert-issuer"] == "CN=Client Issuing CA,O=originverify tests"
+    nb = leaf.cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    na = leaf.cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert h["cloudfront-viewer-cert-validity"] == f"NotBefore={nb};NotAfter={na}"
     assert only(got, "X-Forwarded-Proto") == "https"
     assert only(got, "X-Forwarded-For") == "127.0.0.1"
     assert only(got, "Forwarded") == "for=127.0.0.1;proto=https"

@@ -169,3 +169,40 @@ def test_control_characters_never_reach_a_header(pki: Pki) -> None:
     for style in Style:
         for name, value in styles.encode(style, certs_of(evil)):
             assert re.fullmatch(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?", value), (style, name)
+
+
+# What each style writes for a client that sent a leaf and an intermediate, in order, with
+# where the list comes from (shared/reference/header-formats.md, summarised in docs/edge.md).
+DOCUMENTED_NAMES = {
+    # AWS viewer-mTLS header table: Client-Cert(-Chain) and the five metadata headers in
+    # every mode, -Validity on origin requests in every mode, -Pem only in required/optional.
+    Style.CLOUDFRONT_PASSTHROUGH: [
+        "Client-Cert",
+        "Client-Cert-Chain",
+        "CloudFront-Viewer-Cert-Present",
+        "CloudFront-Viewer-Cert-Sha256",
+        "CloudFront-Viewer-Cert-Serial-Number",
+        "CloudFront-Viewer-Cert-Subject",
+        "CloudFront-Viewer-Cert-Issuer",
+        "CloudFront-Viewer-Cert-Validity",
+    ],
+    Style.CLOUDFRONT_VIEWER: [
+        "CloudFront-Viewer-Cert-Pem",
+        "CloudFront-Viewer-Cert-Present",
+        "CloudFront-Viewer-Cert-Sha256",
+        "CloudFront-Viewer-Cert-Serial-Number",
+        "CloudFront-Viewer-Cert-Subject",
+        "CloudFront-Viewer-Cert-Issuer",
+        "CloudFront-Viewer-Cert-Validity",
+    ],
+    # Envoy SANITIZE_SET: one element, replacing any incoming value.
+    Style.XFCC: ["x-forwarded-client-cert"],
+    # ALB mTLS passthrough: one header; the -Leaf/-Serial-Number/... family is verify mode only.
+    Style.ALB: ["X-Amzn-Mtls-Clientcert"],
+}
+
+
+@pytest.mark.parametrize("style", list(DOCUMENTED_NAMES), ids=lambda s: s.value)
+def test_each_style_writes_exactly_the_documented_headers(pki: Pki, style: Style) -> None:
+    names = [name for name, _ in styles.encode(style, certs_of(pki.client))]
+    assert names == DOCUMENTED_NAMES[style]

@@ -130,11 +130,11 @@ def template_values(
     }
 
 
-def _start_nginx(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
+def _start_nginx(binary: str, tmp: Path, pki: Pki, upstream: str) -> Server:
     folder = EXAMPLES / "nginx"
 
     def start(port: int) -> Server:
-        values = template_values(tmp, pki.path, origin.address, port, folder)
+        values = template_values(tmp, pki.path, upstream, port, folder)
         render(folder / "edge.conf", values, tmp / "edge.conf")
         render(folder / "edge-secret.conf.example", values, tmp / "edge-secret.conf")
         render(folder / "standalone.conf", values, tmp / "nginx.conf")
@@ -145,11 +145,11 @@ def _start_nginx(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
     return start_on_free_port(start)
 
 
-def _start_haproxy(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
+def _start_haproxy(binary: str, tmp: Path, pki: Pki, upstream: str) -> Server:
     folder = EXAMPLES / "haproxy"
 
     def start(port: int) -> Server:
-        values = template_values(tmp, pki.path, origin.address, port, folder)
+        values = template_values(tmp, pki.path, upstream, port, folder)
         config = render(folder / "haproxy.cfg", values, tmp / "haproxy.cfg")
         cmd = [binary, "-db", "-f", str(config)]
         return Server("haproxy", cmd, port, tmp / "haproxy.log", env={"EDGE_SECRET": EDGE_SECRET})
@@ -157,7 +157,7 @@ def _start_haproxy(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
     return start_on_free_port(start)
 
 
-def _start_caddy(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
+def _start_caddy(binary: str, tmp: Path, pki: Pki, upstream: str) -> Server:
     folder = EXAMPLES / "caddy"
     home = tmp / "home"
     home.mkdir(exist_ok=True)
@@ -169,7 +169,7 @@ def _start_caddy(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
     }
 
     def start(port: int) -> Server:
-        values = template_values(tmp, pki.path, origin.address, port, folder)
+        values = template_values(tmp, pki.path, upstream, port, folder)
         config = render(folder / "Caddyfile", values, tmp / "Caddyfile")
         cmd = [binary, "run", "--config", str(config), "--adapter", "caddyfile"]
         return Server("caddy", cmd, port, tmp / "caddy.log", env=env)
@@ -177,11 +177,11 @@ def _start_caddy(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
     return start_on_free_port(start)
 
 
-def _start_apache(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
+def _start_apache(binary: str, tmp: Path, pki: Pki, upstream: str) -> Server:
     folder = EXAMPLES / "apache"
 
     def start(port: int) -> Server:
-        values = template_values(tmp, pki.path, origin.address, port, folder)
+        values = template_values(tmp, pki.path, upstream, port, folder)
         render(folder / "edge-vhost.conf", values, tmp / "edge-vhost.conf")
         config = render(folder / "standalone.conf", values, tmp / "httpd.conf")
         cmd = [binary, "-X", "-f", str(config)]
@@ -197,7 +197,9 @@ def _start_apache(binary: str, tmp: Path, pki: Pki, origin: Origin) -> Server:
     return start_on_free_port(start)
 
 
-LAUNCHERS: dict[str, Callable[[str, Path, Pki, Origin], Server]] = {
+# Each starts one edge from its binary with the shipped files, in front of ``upstream``
+# (host:port).
+LAUNCHERS: dict[str, Callable[[str, Path, Pki, str], Server]] = {
     "nginx": _start_nginx,
     "haproxy": _start_haproxy,
     "caddy": _start_caddy,
@@ -222,7 +224,7 @@ def running(
         tmp / "origin", e2e_pki, spec.preset, extra_intermediates=not spec.forwards_chain
     )
     try:
-        edge = LAUNCHERS[spec.name](binary, tmp, e2e_pki, origin)
+        edge = LAUNCHERS[spec.name](binary, tmp, e2e_pki, origin.address)
     except BaseException:
         origin.server.stop()
         raise

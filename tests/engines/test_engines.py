@@ -30,15 +30,17 @@ from originverify import (
     VerificationError,
     Verifier,
 )
-from originverify.devpki import SERVER_AUTH, CertificateAuthority, Issued
-from originverify.engines import (
-    BothEngines,
-    CertvalidatorEngine,
-    certvalidator_reason,
+from originverify.chain import (
+    CryptographyEngine,
+    ValidationPolicy,
+    build_engine,
+    check_presented,
 )
+from originverify.chain.both import BothEngines
+from originverify.chain.certvalidator import CertvalidatorEngine, certvalidator_reason
+from originverify.devpki import SERVER_AUTH, CertificateAuthority, Issued
 from originverify.revocation import Revocation
 from originverify.trust import TrustSnapshot
-from originverify.verify import CryptographyEngine, ValidationPolicy, build_engine
 from tests.conftest import EDGE_SECRET, passthrough_headers
 from tests.revocation.pkitools import make_crl
 
@@ -182,7 +184,7 @@ def test_engines_refuse_with_the_same_reason(
     reasons = {}
     for engine in (CryptographyEngine(trust, policy), CertvalidatorEngine(trust, policy)):
         with pytest.raises(VerificationError) as info:
-            engine.validate(leaf.cert, list(leaf.intermediates), NOW, trust.snapshot)
+            judge(engine, leaf, policy, trust)
         reasons[engine.name] = info.value.reason
     assert reasons == {"cryptography": REFUSALS[name], "certvalidator": REFUSALS[name]}
 
@@ -419,6 +421,19 @@ def test_any_eku_leaf_counts_as_client_auth_in_both(
     leaf = inter.issue("any", eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])
     for engine in ("cryptography", "certvalidator", "both"):
         assert verifier(root, engine).verify_request(passthrough_headers(leaf)) is not None, engine
+
+
+def judge(
+    engine: CryptographyEngine | CertvalidatorEngine,
+    leaf: Issued,
+    policy: ValidationPolicy,
+    trust: TrustStore,
+    at: datetime = NOW,
+) -> list[x509.Certificate]:
+    """What the verifier does: the leaf profile, then the engine."""
+    chain = list(leaf.intermediates)
+    at = check_presented(leaf.cert, chain, leaf.der, leaf.chain_der, policy, at)
+    return engine.validate(leaf.cert, chain, at, trust.snapshot)
 
 
 def refused(v: Verifier, headers: list[tuple[str, str]]) -> VerificationError:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from urllib.parse import quote, quote_plus
 
+from cryptography import x509
+
 from originverify.devpki import CertificateAuthority, Issued
 from originverify.headers import HeaderList
 
@@ -182,13 +184,22 @@ def _haproxy(leaf: bytes, rest: Sequence[bytes]) -> Pairs:
 
 
 def _xfcc(leaf: bytes, rest: Sequence[bytes]) -> Pairs:
+    subject, san = "CN=wire client", x509.SubjectAlternativeName([])
+    try:  # round-trip tests feed arbitrary bytes: those get no SAN pairs
+        cert = x509.load_der_x509_certificate(leaf)
+        subject = cert.subject.rfc4514_string()
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        pass
     pairs = [
         ("By", "spiffe://example.org/origin"),
         ("Hash", hashlib.sha256(leaf).hexdigest()),
         ("Cert", envoy_escaped([leaf])),
         ("Chain", envoy_escaped([leaf, *rest])),
-        ("Subject", "CN=wire client"),
-        ("URI", "spiffe://example.org/client"),
+        ("Subject", subject),
+        # Envoy writes one URI= / DNS= pair per SAN of the certificate (checked by the origin).
+        *(("URI", u) for u in san.get_values_for_type(x509.UniformResourceIdentifier)),
+        *(("DNS", d) for d in san.get_values_for_type(x509.DNSName)),
     ]
     return [("x-forwarded-client-cert", xfcc_element(pairs))]
 

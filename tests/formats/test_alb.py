@@ -169,8 +169,8 @@ def test_verify_golden_leaf_and_claims() -> None:
     assert (got.leaf, got.chain) == (c.leaf, ())
     assert ALB_VERIFY.edge_validates
     assert got.claims.serial == c.serial
-    assert got.claims.subject == "CN=wire client,O=originverify test"
-    assert got.claims.issuer == "CN=wire issuing intermediate,O=originverify test"
+    assert got.claims.unverified_subject == "CN=wire client,O=originverify test"
+    assert got.claims.unverified_issuer == "CN=wire issuing intermediate,O=originverify test"
     assert got.claims.not_before == c.issued.cert.not_valid_before_utc
     assert got.claims.not_after == c.issued.cert.not_valid_after_utc
     assert got.claims.verified is None  # ALB sends no verdict header; it is by construction

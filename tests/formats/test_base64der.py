@@ -90,7 +90,7 @@ def test_traefik_info_claims() -> None:
     assert got.claims.serial == c.serial  # the leaf's element, not the intermediate's
     assert got.claims.not_before == cert.not_valid_before_utc
     assert got.claims.not_after == cert.not_valid_after_utc
-    assert got.claims.subject is None  # Traefik's DN order is not RFC 2253: raw only
+    assert got.claims.unverified_subject is None  # Traefik's DN order is not RFC 2253: raw only
     assert got.claims.raw == ((INFO_H, info),)
 
 

@@ -193,7 +193,7 @@ def test_cloudflare_metadata_only() -> None:
     assert got.claims.verified is True
     assert got.claims.serial == c.serial
     assert got.claims.sha256 == c.sha256
-    assert got.claims.subject == c.issued.cert.subject.rfc4514_string()
+    assert got.claims.unverified_subject == c.issued.cert.subject.rfc4514_string()
     assert got.claims.not_before == c.issued.cert.not_valid_before_utc
     assert len(got.claims.raw) == 9
     assert not CLOUDFLARE.forwards_certificate

@@ -67,7 +67,7 @@ def test_escaped_golden_with_metadata() -> None:
     assert got.claims.present is True
     assert got.claims.verified is True
     assert got.claims.serial == c.serial
-    assert got.claims.subject == cert.subject.rfc4514_string()
+    assert got.claims.unverified_subject == cert.subject.rfc4514_string()
     assert got.claims.not_before == cert.not_valid_before_utc
     assert got.claims.not_after == cert.not_valid_after_utc
 
@@ -141,7 +141,7 @@ def test_ingress_golden() -> None:
     )
     assert got.leaf == c.leaf
     assert got.claims.verified is True
-    assert got.claims.issuer == cert.issuer.rfc4514_string()
+    assert got.claims.unverified_issuer == cert.issuer.rfc4514_string()
 
 
 def test_ingress_without_pass_certificate_to_upstream_is_metadata_only() -> None:
@@ -152,7 +152,7 @@ def test_ingress_without_pass_certificate_to_upstream_is_metadata_only() -> None
     )
     assert got.leaf is None
     assert got.claims.present is True
-    assert got.claims.subject == "CN=wire client"
+    assert got.claims.unverified_subject == "CN=wire client"
 
 
 def test_no_certificate() -> None:

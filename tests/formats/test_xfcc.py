@@ -54,7 +54,7 @@ def test_golden_sanitize_set_with_cert_and_chain() -> None:
     assert got.leaf == c.leaf
     assert got.chain == c.chain  # Chain includes the leaf; it is not repeated in .chain
     assert got.claims.sha256 == c.sha256
-    assert got.claims.subject == "CN=wire client,O=originverify test"
+    assert got.claims.unverified_subject == "CN=wire client,O=originverify test"
     assert dict(got.claims.raw)["URI"] == "spiffe://example.org/client"
     assert [v for k, v in got.claims.raw if k == "DNS"] == ["client.test", "alt.client.test"]
     assert not any(k in ("Cert", "Chain") for k, _ in got.claims.raw)
@@ -78,7 +78,7 @@ def test_istio_metadata_only_element() -> None:
     got = _decode(value)
     assert got.leaf is None
     assert got.claims.sha256 == c.sha256
-    assert got.claims.subject is None
+    assert got.claims.unverified_subject is None
     assert dict(got.claims.raw)["URI"] == "spiffe://cluster.local/ns/foo/sa/sleep"
 
 

@@ -52,19 +52,18 @@ def make_crl(
     number: int | None = 1,
     aki: bool = True,
     extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+    entries: Sequence[x509.RevokedCertificate] = (),
 ) -> x509.CertificateRevocationList:
-    """A CRL from ``ca`` (or forged: another ``signing_key`` or ``issuer_name``)."""
+    """A CRL from ``ca`` (or forged: another ``signing_key`` or ``issuer_name``);
+    ``entries`` adds prepared entries (see ``entry``) after the plain ``revoked`` serials."""
     this_update = this_update or NOW - HOUR
     builder = x509.CertificateRevocationListBuilder(
         issuer_name=issuer_name or ca.cert.subject,
         last_update=this_update,
         next_update=None if no_next_update else (next_update or NOW + DAY),
         revoked_certificates=[
-            x509.RevokedCertificateBuilder()
-            .serial_number(serial)
-            .revocation_date(this_update - HOUR)
-            .build()
-            for serial in revoked
+            *(entry(serial) for serial in revoked),
+            *entries,
         ],
     )
     key = signing_key or ca.key
@@ -78,6 +77,105 @@ def make_crl(
     for ext, critical in extensions:
         builder = builder.add_extension(ext, critical=critical)
     return builder.sign(key, _hash_for(key))  # type: ignore[arg-type]
+
+
+def entry(
+    serial: int,
+    reason: x509.ReasonFlags | None = None,
+    certificate_issuer: x509.Name | None = None,
+) -> x509.RevokedCertificate:
+    """A CRL entry, with a reason code and/or a certificateIssuer (indirect CRLs)."""
+    builder = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW - DAY)
+    if reason is not None:
+        builder = builder.add_extension(x509.CRLReason(reason), critical=False)
+    if certificate_issuer is not None:
+        builder = builder.add_extension(
+            x509.CertificateIssuer([x509.DirectoryName(certificate_issuer)]), critical=True
+        )
+    return builder.build()
+
+
+def idp(
+    names: Sequence[x509.GeneralName] | None = None,
+    *,
+    relative: x509.RelativeDistinguishedName | None = None,
+    only_user: bool = False,
+    only_ca: bool = False,
+    only_attr: bool = False,
+    reasons: frozenset[x509.ReasonFlags] | None = None,
+    indirect: bool = False,
+) -> tuple[x509.IssuingDistributionPoint, bool]:
+    """An issuingDistributionPoint extension (critical), for ``make_crl(extensions=[...])``."""
+    return (
+        x509.IssuingDistributionPoint(
+            full_name=list(names) if names is not None else None,
+            relative_name=relative,
+            only_contains_user_certs=only_user,
+            only_contains_ca_certs=only_ca,
+            only_some_reasons=reasons,
+            indirect_crl=indirect,
+            only_contains_attribute_certs=only_attr,
+        ),
+        True,
+    )
+
+
+def delta(base: int) -> tuple[x509.DeltaCRLIndicator, bool]:
+    return x509.DeltaCRLIndicator(base), True
+
+
+def point(
+    names: Sequence[x509.GeneralName] | None = None,
+    *,
+    relative: x509.RelativeDistinguishedName | None = None,
+    reasons: frozenset[x509.ReasonFlags] | None = None,
+    crl_issuer: x509.Name | None = None,
+) -> x509.DistributionPoint:
+    """One CRL distribution point for ``issue(points=[...])``."""
+    return x509.DistributionPoint(
+        list(names) if names is not None else None,
+        relative,
+        reasons,
+        [x509.DirectoryName(crl_issuer)] if crl_issuer is not None else None,
+    )
+
+
+def crl_signer(
+    ca: CertificateAuthority,
+    subject: x509.Name | str = "crl signer",
+    *,
+    crl_sign: bool = True,
+) -> Issued:
+    """A dedicated CRL-signing certificate issued by ``ca`` (not a CA; keyUsage cRLSign)."""
+    key = new_key("ec")
+    name = _name(subject) if isinstance(subject, str) else subject
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 30 * DAY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not crl_sign,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=crl_sign,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca.key, _hash_for(ca.key))  # type: ignore[arg-type]
+    )
+    return Issued(cert, key, ca._presented(), ca.root)
 
 
 def pem(crl: x509.CertificateRevocationList) -> bytes:
@@ -99,6 +197,8 @@ def issue(
     ocsp_url: str | None = None,
     eku: Sequence[x509.ObjectIdentifier] | None = (CLIENT_AUTH,),
     is_ca: bool = False,
+    points: Sequence[x509.DistributionPoint] | None = None,
+    serial: int | None = None,
 ) -> Issued:
     """A leaf (or, ``is_ca``, a key-holding CA cert) whose extensions name a CRL
     distribution point and/or an OCSP responder."""
@@ -108,7 +208,7 @@ def issue(
         .subject_name(_name(common_name))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(NOW - DAY)
         .not_valid_after(NOW + 30 * DAY)
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
@@ -121,6 +221,8 @@ def issue(
     )
     if eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    if points is not None:
+        builder = builder.add_extension(x509.CRLDistributionPoints(list(points)), critical=False)
     if crl_url:
         builder = builder.add_extension(
             x509.CRLDistributionPoints(

@@ -3,8 +3,6 @@ checked through ``Verifier.verify_request``."""
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,6 @@ from originverify import (
     ConfigurationError,
     EdgeSecret,
     Reason,
-    ResultCache,
     VerificationError,
     Verifier,
 )
@@ -28,12 +25,8 @@ from tests.conftest import EDGE_SECRET, passthrough_headers
 from tests.revocation.conftest import RevPKI, verifier
 from tests.revocation.pkitools import (
     DAY,
-    HOUR,
     NOW,
-    RevocationServer,
-    dead_url,
     der,
-    issue,
     make_crl,
     pem,
 )
@@ -129,10 +122,10 @@ def test_two_level_pki_leaf_issued_by_the_root(tmp_path: Path) -> None:
         ("not_yet_valid", "not valid before"),
         ("wrong_key_same_aki", "signature does not verify"),
         ("wrong_key_no_aki", "signature does not verify"),
-        ("wrong_key_own_aki", "no applicable CRL"),
+        ("wrong_key_own_aki", "no certificate of its issuer with the key that signed it"),
         ("other_issuer", "no CRL for issuer"),
-        ("only_ca_certs", "no applicable CRL"),
-        ("only_some_reasons", "covers only some revocation reasons"),
+        ("only_ca_certs", "covers CA certificates only"),
+        ("only_some_reasons", "cover only some revocation reasons"),
     ],
 )
 def test_unusable_crl_is_unknown_hard_and_passes_soft(
@@ -263,10 +256,10 @@ def test_pinned_self_signed_leaf_has_nothing_to_check() -> None:
 @pytest.mark.parametrize(
     ("extension", "message"),
     [
-        (x509.DeltaCRLIndicator(1), "delta CRLs are not supported"),
+        (x509.DeltaCRLIndicator(1), "delta CRL #1 for a base not older than it"),
         (
-            x509.IssuingDistributionPoint(None, None, False, False, None, True, False),
-            "indirect CRLs are not supported",
+            x509.IssuingDistributionPoint(None, None, True, False, None, False, False),
+            None,  # issuingDistributionPoint: accepted when critical; see below
         ),
         (
             x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"),
@@ -275,9 +268,14 @@ def test_pinned_self_signed_leaf_has_nothing_to_check() -> None:
     ],
 )
 def test_unsupported_crls_are_refused_at_start_up(
-    rev: RevPKI, tmp_path: Path, extension: x509.ExtensionType, message: str
+    rev: RevPKI, tmp_path: Path, extension: x509.ExtensionType, message: str | None
 ) -> None:
-    crl = make_crl(rev.intermediate, [], extensions=[(extension, True)])
+    if message is None:  # a critical IDP is fine; a non-critical one breaks RFC 5280 §5.2.5
+        Revocation(crls=der(make_crl(rev.intermediate, [], extensions=[(extension, True)])))
+        extension, message = extension, "issuingDistributionPoint must be critical"
+        crl = make_crl(rev.intermediate, [], extensions=[(extension, False)])
+    else:
+        crl = make_crl(rev.intermediate, [], extensions=[(extension, True)])
     with pytest.raises(ConfigurationError, match=message):
         Revocation(crls=write(tmp_path, "bad.crl", pem(crl)))
     with pytest.raises(ConfigurationError, match=message):
@@ -303,180 +301,6 @@ def test_serial_lookup_is_a_set(rev: RevPKI) -> None:
     assert loaded.entries == 5000 and 4242 in loaded.serials and 5001 not in loaded.serials
 
 
-# -- directories, refresh, the cache ------------------------------------------------------
-
-
-def test_directory_of_crls_and_file_refresh(rev: RevPKI, tmp_path: Path) -> None:
-    crl_dir = tmp_path / "crls"
-    crl_dir.mkdir()
-    write(crl_dir, "root.crl", pem(make_crl(rev.root, [])))
-    write(crl_dir, "inter.pem", pem(make_crl(rev.intermediate, [], number=1)))
-    write(crl_dir, "README.txt", b"not a CRL, ignored by suffix")
-    revocation = Revocation(crls=crl_dir, scope="chain")
-    v = verifier(rev, revocation)
-    assert v.verify_request(passthrough_headers(rev.leaf)) is not None
-    generation = revocation.generation
-    assert revocation.refresh() is False  # unchanged files: nothing reloaded
-    assert revocation.generation == generation
-    write(
-        crl_dir,
-        "inter.pem",
-        pem(make_crl(rev.intermediate, [rev.leaf.cert.serial_number], number=2)),
-    )
-    assert revocation.refresh() is True
-    assert revocation.generation > generation
-    assert refused(v, passthrough_headers(rev.leaf)).reason is Reason.REVOKED
-
-
-def test_refresh_mid_run_flips_a_cached_result(rev: RevPKI) -> None:
-    url = rev.server.serve("/i.crl", der(make_crl(rev.intermediate, [], number=1)))
-    revocation = Revocation(crl_urls=[url])
-    v = verifier(rev, revocation, cache=ResultCache(16))
-    headers = passthrough_headers(rev.leaf)
-    assert v.verify_request(headers) is not None
-    assert v.verify_request(headers) is not None
-    assert v.cache is not None and v.cache.stats.hits == 1  # served from the cache
-
-    rev.server.serve(
-        "/i.crl", der(make_crl(rev.intermediate, [rev.leaf.cert.serial_number], number=2))
-    )
-    assert revocation.refresh() is True
-    err = refused(v, headers)
-    assert err.reason is Reason.REVOKED
-    assert v.cache.stats.hits == 2  # the cache hit was re-checked, not re-validated
-    assert len(v.cache) == 0  # and the stale entry is gone
-    assert refused(v, headers).reason is Reason.REVOKED
-
-
-def test_background_refresher_picks_up_a_new_crl(rev: RevPKI) -> None:
-    url = rev.server.serve(
-        "/i.crl", der(make_crl(rev.intermediate, [], number=1, next_update=NOW + 2 * HOUR))
-    )
-    revocation = Revocation(crl_urls=[url], refresh_interval=0.2, min_refresh_interval=0.1)
-    v = verifier(rev, revocation, cache=ResultCache(16))
-    headers = passthrough_headers(rev.leaf)
-    assert v.verify_request(headers) is not None
-    rev.server.serve(
-        "/i.crl", der(make_crl(rev.intermediate, [rev.leaf.cert.serial_number], number=2))
-    )
-    with revocation:
-        deadline = time.monotonic() + 10
-        while rev.server.hits["/i.crl"] < 2 or revocation.generation < 2:
-            assert time.monotonic() < deadline, "refresher did not run"
-            time.sleep(0.05)
-        assert refused(v, headers).reason is Reason.REVOKED
-    assert revocation._thread is None  # closed
-
-
-def test_stale_mirror_does_not_roll_back_a_revocation(rev: RevPKI) -> None:
-    newer = make_crl(rev.intermediate, [rev.leaf.cert.serial_number], number=7)
-    url = rev.server.serve("/i.crl", der(newer))
-    revocation = Revocation(crl_urls=[url])
-    v = verifier(rev, revocation)
-    assert refused(v, passthrough_headers(rev.leaf)).reason is Reason.REVOKED
-    rev.server.serve("/i.crl", der(make_crl(rev.intermediate, [], number=6)))  # older CRL number
-    assert revocation.refresh() is False
-    assert refused(v, passthrough_headers(rev.leaf)).reason is Reason.REVOKED
-
-
-def test_crl_expiry_invalidates_cached_results(rev: RevPKI, tmp_path: Path) -> None:
-    short = make_crl(
-        rev.intermediate, [], next_update=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)
-    )
-    revocation = Revocation(crls=write(tmp_path, "i.crl", pem(short)), mode="hard")
-    v = verifier(rev, revocation, cache=ResultCache(16))
-    headers = passthrough_headers(rev.leaf)
-    assert v.verify_request(headers) is not None
-    generation = revocation.generation
-    time.sleep(1.6)
-    assert revocation.generation > generation  # expiry alone moves the generation
-    err = refused(v, headers)  # a cache hit, re-checked against a CRL that is now stale
-    assert err.reason is Reason.REVOCATION_UNKNOWN
-    assert "expired at" in err.detail
-
-
-def test_unreachable_url_at_start_up_is_retried_with_backoff(rev: RevPKI) -> None:
-    url = dead_url("/i.crl")
-    revocation = Revocation(crl_urls=[url], retry_delay=0.05, retry_max_delay=0.2, max_retries=2)
-    [row] = revocation.describe()
-    assert row["crls"] == [] and "i.crl" in row["last_error"]
-    err = refused(verifier(rev, revocation), passthrough_headers(rev.leaf))
-    assert err.reason is Reason.REVOCATION_UNKNOWN
-    source = revocation._sources[url]
-    delays = []
-    for _ in range(5):
-        revocation._refresh_source(source, time.time())
-        delays.append(source.due - time.time())
-    assert source.failures == 6
-    assert all(0 < d <= 0.2 for d in delays)  # bounded
-    assert delays[-1] >= 0.17  # after max_retries, one attempt per retry_max_delay
-
-
-def test_background_retry_recovers_when_the_server_comes_back(
-    rev: RevPKI, server: RevocationServer
-) -> None:
-    path = "/later.crl"
-    url = server.url(path)  # 404 until we serve it
-    revocation = Revocation(crl_urls=[url], retry_delay=0.05, retry_max_delay=0.1)
-    assert revocation.describe()[0]["last_error"] is not None
-    with revocation:
-        server.serve(path, der(make_crl(rev.intermediate, [rev.leaf.cert.serial_number])))
-        deadline = time.monotonic() + 10
-        while not revocation.describe()[0]["crls"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    assert (
-        refused(verifier(rev, revocation), passthrough_headers(rev.leaf)).reason is Reason.REVOKED
-    )
-    assert server.hits[path] >= 2
-
-
-# -- distribution points ------------------------------------------------------------------
-
-
-def test_distribution_points_are_learned_and_fetched_in_the_background(rev: RevPKI) -> None:
-    rev.server.serve(
-        "/intermediate.crl", der(make_crl(rev.intermediate, [rev.leaf.cert.serial_number]))
-    )
-    revocation = Revocation(distribution_points=True, mode="hard")
-    v = verifier(rev, revocation)
-    # First sight: the DP is queued, not fetched on the request path.
-    err = refused(v, passthrough_headers(rev.other_leaf))
-    assert err.reason is Reason.REVOCATION_UNKNOWN
-    assert rev.server.hits["/intermediate.crl"] == 0
-    with revocation:
-        deadline = time.monotonic() + 10
-        while not any(row["crls"] for row in revocation.describe()):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    assert v.verify_request(passthrough_headers(rev.other_leaf)) is not None
-    assert refused(v, passthrough_headers(rev.leaf)).reason is Reason.REVOKED
-
-
-def test_add_distribution_points_at_start_up(rev: RevPKI) -> None:
-    rev.server.serve("/intermediate.crl", der(make_crl(rev.intermediate, [])))
-    revocation = Revocation(distribution_points=True)
-    assert revocation.add_distribution_points([rev.leaf.cert, rev.other_leaf.cert]) == 1
-    assert verifier(rev, revocation).verify_request(passthrough_headers(rev.leaf)) is not None
-
-
-def test_partitioned_crl_only_covers_its_distribution_point(rev: RevPKI, tmp_path: Path) -> None:
-    idp = x509.IssuingDistributionPoint(
-        full_name=[x509.UniformResourceIdentifier("http://ca.example/partition-2.crl")],
-        relative_name=None,
-        only_contains_user_certs=True,
-        only_contains_ca_certs=False,
-        only_some_reasons=None,
-        indirect_crl=False,
-        only_contains_attribute_certs=False,
-    )
-    crl = make_crl(rev.intermediate, [], extensions=[(idp, True)])
-    err = refused(verifier(rev, Revocation(crls=crl)), passthrough_headers(rev.leaf))
-    assert err.reason is Reason.REVOCATION_UNKNOWN  # the leaf's DP is another partition
-    plain = issue(rev.intermediate, "no-dp")  # no CRLDP: the partition check does not apply
-    assert verifier(rev, Revocation(crls=crl)).verify_request(passthrough_headers(plain))
-
-
 # -- settings -----------------------------------------------------------------------------
 
 
@@ -487,7 +311,7 @@ def test_from_settings(rev: RevPKI, tmp_path: Path) -> None:
     revocation = Revocation.from_settings(
         {"revocation": "hard", "crl_files": str(path), "revocation_scope": "leaf"}
     )
-    assert revocation is not None and revocation._thread is not None
+    assert revocation is not None and revocation.running
     try:
         assert (
             refused(verifier(rev, revocation), passthrough_headers(rev.leaf)).reason
@@ -499,3 +323,42 @@ def test_from_settings(rev: RevPKI, tmp_path: Path) -> None:
         Revocation.from_settings({"revocation": "soft"})
     with pytest.raises(ConfigurationError, match="'off', 'soft' or 'hard'"):
         Revocation.from_settings({"revocation": "on"})
+
+
+def test_mutated_crls_only_ever_raise_crl_error(rev: RevPKI) -> None:
+    """Byte flips anywhere in a rich CRL (IDP, delta, indirect entries): parsing either
+    succeeds or raises ``CRLError`` (a ``ConfigurationError`` at start-up), nothing else."""
+    import random
+
+    from originverify.revocation import CRLError
+    from tests.revocation.pkitools import entry, idp
+
+    base = der(
+        make_crl(
+            rev.intermediate,
+            [1, 2, 3],
+            extensions=[idp([x509.UniformResourceIdentifier(rev.leaf_crl_url)], indirect=True)],
+            entries=[entry(9, x509.ReasonFlags.key_compromise, rev.root.cert.subject)],
+        )
+    )
+    path = [rev.leaf.cert, rev.intermediate.cert, rev.root.cert]
+    assert "good" in str(Revocation(crls=base).check(path, NOW))
+    rng = random.Random(5280)  # fixed seed: the same 400 mutants each run
+    outcomes = {"parsed": 0, "refused": 0, "good": 0}
+    for _ in range(400):
+        data = bytearray(base)
+        for index in rng.sample(range(len(data)), rng.randint(1, 3)):
+            data[index] ^= rng.randrange(1, 256)  # always a different byte
+        try:
+            load_crls(bytes(data), "mutant")
+        except CRLError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["parsed"] += 1
+        try:  # and evaluating it never raises anything but a verdict
+            status = Revocation(crls=bytes(data), mode="soft").check(path, NOW)
+            outcomes["good"] += "leaf: good" in str(status)
+        except VerificationError as exc:
+            assert exc.reason is Reason.REVOKED
+    assert outcomes["refused"] > 0 and outcomes["parsed"] > 0, outcomes
+    assert outcomes["good"] == 0, outcomes  # a changed CRL never verifies

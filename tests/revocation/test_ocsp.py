@@ -13,6 +13,7 @@ from cryptography.x509 import ocsp
 from originverify import Reason, ResultCache, VerificationError
 from originverify.devpki import CertificateAuthority
 from originverify.revocation import Revocation
+from originverify.revocation.certinfo import key_hash
 from tests.conftest import passthrough_headers
 from tests.revocation.conftest import RevPKI, verifier
 from tests.revocation.pkitools import (
@@ -223,7 +224,7 @@ def test_late_answer_is_kept_for_the_next_request(rev: RevPKI) -> None:
     v = verifier(rev, revocation)
     assert v.verify_request(passthrough_headers(rev.leaf)) is not None  # soft: timed out
     deadline = time.monotonic() + 10
-    while not revocation._ocsp_cache:  # the fetch finishes in the background
+    while not revocation._ocsp._cache:  # the fetch finishes in the background
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert refused(v, passthrough_headers(rev.leaf)).reason is Reason.REVOKED
@@ -275,3 +276,90 @@ def test_certificate_without_responder(rev: RevPKI) -> None:
     err = refused(verifier(rev, Revocation(ocsp=True)), passthrough_headers(plain))
     assert err.reason is Reason.REVOCATION_UNKNOWN
     assert "no OCSP responder in the certificate" in err.detail
+
+
+# -- the cache: keyed by the whole CertID, bounded, refreshed ahead ------------------------
+
+
+def test_cache_key_is_the_issuer_key_and_serial_not_the_name(rev: RevPKI) -> None:
+    """Two CAs with the same name and different keys issue the same serial: the answer
+    about one must never be served for the other."""
+    twin = rev.root.intermediate(subject=rev.intermediate.cert.subject)
+    url = rev.ocsp_url
+    mine = issue(rev.intermediate, "mine", ocsp_url=url, serial=4242)
+    theirs = issue(twin, "theirs", ocsp_url=url, serial=4242)
+
+    def answer(body: bytes) -> bytes:
+        request = ocsp.load_der_ocsp_request(body)
+        if request.issuer_key_hash == key_hash(rev.intermediate.cert):
+            return der(make_ocsp(mine.cert, rev.intermediate, GOOD))
+        return der(make_ocsp(theirs.cert, twin, REVOKED))
+
+    rev.server.serve("/ocsp", answer)
+    v = verifier(rev, Revocation(ocsp=True))
+    assert v.verify_request(passthrough_headers(mine)) is not None
+    assert refused(v, passthrough_headers(theirs)).reason is Reason.REVOKED
+    assert rev.server.hits["/ocsp"] == 2
+
+
+def test_cache_is_bounded(rev: RevPKI) -> None:
+    responder(rev, alice=GOOD, bob=GOOD)
+    revocation = Revocation(ocsp=True)
+    revocation._ocsp.max_entries = 1
+    v = verifier(rev, revocation)
+    for cert in (rev.leaf, rev.other_leaf, rev.leaf):
+        assert v.verify_request(passthrough_headers(cert)) is not None
+    assert len(revocation._ocsp._cache) == 1
+    assert rev.server.hits["/ocsp"] == 3  # the evicted answer was fetched again
+
+
+def test_answers_are_refreshed_in_the_background_before_they_expire(rev: RevPKI) -> None:
+    def answer(body: bytes) -> bytes:
+        # whole seconds (GeneralizedTime): valid for 3 to 4 s
+        soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=4)
+        return der(make_ocsp(rev.leaf.cert, rev.intermediate, GOOD, next_update=soon))
+
+    rev.server.serve("/ocsp", answer)
+    revocation = Revocation(ocsp=True, clock_skew=0)
+    revocation._ocsp.refresh_fraction = 0.5
+    v = verifier(rev, revocation)
+    assert v.verify_request(passthrough_headers(rev.leaf)) is not None
+    time.sleep(2.2)  # past half the answer's validity (<= 2 s), before its nextUpdate (>= 3 s)
+    detail = revocation_step(v, passthrough_headers(rev.leaf))
+    assert "cached" in detail  # served at once from the cache...
+    deadline = time.monotonic() + 5
+    while rev.server.hits["/ocsp"] < 2:  # ...while a background fetch renews it
+        assert time.monotonic() < deadline, "no background refresh"
+        time.sleep(0.02)
+    assert "cached" in revocation_step(v, passthrough_headers(rev.leaf))
+    assert rev.server.hits["/ocsp"] == 2
+
+
+def test_ocsp_makes_check_possibly_blocking(rev: RevPKI) -> None:
+    assert Revocation(ocsp=True).may_block
+    assert not Revocation(crls=der(make_crl(rev.intermediate, []))).may_block
+
+
+def test_mutated_responses_never_say_good(rev: RevPKI) -> None:
+    import random
+
+    from originverify.revocation import check_ocsp_response
+
+    base = der(make_ocsp(rev.leaf.cert, rev.intermediate, GOOD))
+    skew = dt.timedelta(minutes=5)
+    assert check_ocsp_response(base, rev.leaf.cert, rev.intermediate.cert, NOW, skew)[0] == "good"
+    rng = random.Random(6960)  # fixed seed: the same 400 mutants each run
+    failures: dict[str, int] = {}
+    for _ in range(400):
+        data = bytearray(base)
+        for index in rng.sample(range(len(data)), rng.randint(1, 3)):
+            data[index] ^= rng.randrange(1, 256)
+        try:
+            status = check_ocsp_response(
+                bytes(data), rev.leaf.cert, rev.intermediate.cert, NOW, skew
+            )
+        except Exception as exc:  # the client turns any exception into "no answer"
+            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+            continue
+        assert status[0] != "good", "a changed response verified"
+    assert sum(failures.values()) > 0

@@ -506,8 +506,10 @@ def test_signer_takes_wire_bytes(pki: PKI) -> None:
 def test_non_ascii_edge_header_is_covered_byte_for_byte(pki: PKI) -> None:
     """An RFC 4514 subject with UTF-8 (CloudFront-Viewer-Cert-Subject) is signed with ``;bs``:
     every octet covered, and a changed octet is refused."""
-    subject = "CN=Zo\u00eb,O=Acme".encode()
-    raw = [(n.encode(), v.encode()) for n, v in edge_headers(pki.leaf)]
+    zoe = pki.intermediate.issue("Zo\u00eb")  # the claim must name the certificate
+    subject = zoe.cert.subject.rfc4514_string().encode()
+    assert subject == "CN=Zo\u00eb,O=originverify test".encode()
+    raw = [(n.encode(), v.encode()) for n, v in edge_headers(zoe)]
     raw.append((b"CloudFront-Viewer-Cert-Subject", subject))
     added = EnvelopeSigner(ED_KEY, KEY_ID).sign(METHOD, AUTHORITY, TARGET, raw)
     assert '"cloudfront-viewer-cert-subject";bs' in value_of(added, "Signature-Input")

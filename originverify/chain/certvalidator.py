@@ -1,9 +1,8 @@
-"""Second validation engine (pyhanko-certvalidator) and the "both engines must agree" mode.
+"""Second validation engine: pyhanko-certvalidator.
 
 Why a second engine: pyca's verifier is strict and fast but young, and a bug in one path
-builder is rarely repeated in an independent one. ``engine="both"`` accepts a chain only
-when both engines accept it; a disagreement is logged with both verdicts and refused, so
-an engine bug fails closed and leaves a trace instead of silently letting a client in.
+builder is rarely repeated in an independent one. ``engine="both"`` (``chain.both``)
+accepts a chain only when both engines accept it.
 
 Why pyhanko-certvalidator and not wbond's ``certvalidator``: the latter (0.11.1, 2016)
 depends on ``oscrypto`` 1.3.0, whose libcrypto version regex fails on OpenSSL 3.0.10+, so it
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import os
 import threading
 from collections.abc import Coroutine, Sequence
@@ -37,11 +35,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from .errors import ConfigurationError, Reason, VerificationError
-from .trust import TrustSnapshot, TrustStore
-from .verify import Engine, ValidationPolicy, _check_unconstrained_leaf, reason_from
-
-log = logging.getLogger("originverify")
+from ..errors import ConfigurationError, Reason, VerificationError
+from ..trust import TrustSnapshot, TrustStore
+from .clock import run_in_window
+from .engine import check_unconstrained_leaf, reason_from
+from .policy import ValidationPolicy
 
 T = TypeVar("T")
 
@@ -111,8 +109,8 @@ class CertvalidatorEngine:
     in pyca, an anchor's validity, path length and name constraints apply (pyhanko ignores
     them otherwise). The policy part of the derived qualifiers is dropped: pyca does no
     policy processing, and an anchor carrying certificatePolicies would otherwise make
-    pyhanko require an explicit policy on every path. ``time_tolerance`` is zero because
-    the verifier already applied the configured clock skew when it chose ``at``.
+    pyhanko require an explicit policy on every path. ``time_tolerance`` is zero: the
+    configured clock skew is applied around ``at`` by ``chain.clock``.
     """
 
     name = "certvalidator"
@@ -127,6 +125,10 @@ class CertvalidatorEngine:
         self._runner = _LoopThread("originverify-certvalidator")
         self._prepared: tuple[int, _Prepared] | None = None
         self._lock = threading.Lock()
+        try:  # at start-up: anchors pyhanko cannot read are a configuration error
+            self._prepare(trust.snapshot)
+        except Exception as exc:
+            raise ConfigurationError(f"certvalidator cannot read the trust store: {exc}") from None
 
     def _prepare(self, snapshot: TrustSnapshot) -> _Prepared:
         cached = self._prepared
@@ -145,25 +147,36 @@ class CertvalidatorEngine:
         snapshot: TrustSnapshot,
     ) -> list[x509.Certificate]:
         """The validated path, leaf first, anchor last; raises ``VerificationError``."""
-        _check_webpki_leaf(leaf, at, self.policy)
-        prepared = self._prepare(snapshot)
+        try:
+            prepared = self._prepare(snapshot)
+        except Exception as exc:  # a reloaded store pyhanko cannot read: fail closed
+            raise VerificationError(
+                Reason.UNTRUSTED_CHAIN, f"certvalidator cannot read the trust store: {exc}"
+            ) from None
         by_der = dict(prepared.by_der)
         presented_der = []
         for cert in (leaf, *presented):
             der = _der(cert)
             by_der.setdefault(der, cert)
             presented_der.append(der)
-        coro = _validate(prepared, presented_der, at, self.policy)
-        try:
-            ders = self._runner.run(coro, VALIDATION_TIMEOUT)
-        except TimeoutError:
-            raise VerificationError(
-                Reason.INVALID_CERTIFICATE, "certvalidator: validation timed out"
-            ) from None
-        path = [by_der[der] for der in ders]
-        if self.policy.profile == "private" and len(path) > 1:
-            _check_unconstrained_leaf(path)  # the private profile's SAN-less leaf rule
-        return path
+
+        def build(instant: datetime) -> list[x509.Certificate]:
+            coro = _validate(prepared, presented_der, instant, self.policy)
+            try:
+                ders = self._runner.run(coro, VALIDATION_TIMEOUT)
+            except TimeoutError:
+                raise VerificationError(
+                    Reason.INVALID_CERTIFICATE, "certvalidator: validation timed out"
+                ) from None
+            path = [by_der[der] for der in ders]
+            if self.policy.profile == "private":
+                check_unconstrained_leaf(path)  # the private profile's SAN-less leaf rule
+            return path
+
+        def candidates() -> list[x509.Certificate]:
+            return [*presented, *snapshot.extra_intermediates, *snapshot.anchors]
+
+        return run_in_window(build, leaf, candidates, at, self.policy.clock_skew)
 
     def close(self) -> None:
         """Stop the private event loop thread (it restarts if used again)."""
@@ -301,104 +314,3 @@ def _check_leaf_usage(leaf: Any, policy: ValidationPolicy) -> None:
         validate_usage(leaf, set(), {purpose}, not policy.require_eku)
     except InvalidCertificateError as exc:
         raise VerificationError(Reason.BAD_USAGE, f"certvalidator: {exc}") from None
-
-
-def _check_webpki_leaf(leaf: x509.Certificate, at: datetime, policy: ValidationPolicy) -> None:
-    """The ``webpki`` profile's leaf rules, checked before any path work and in pyca's
-    order, so a leaf breaking them gets the same reason from both engines whatever else is
-    wrong with the chain."""
-    if policy.profile != "webpki":
-        return
-    if at > leaf.not_valid_after_utc:
-        raise VerificationError(Reason.EXPIRED, "certvalidator: leaf expired")
-    if at < leaf.not_valid_before_utc:
-        raise VerificationError(Reason.NOT_YET_VALID, "certvalidator: leaf not yet valid")
-    extensions = leaf.extensions
-    try:
-        aki = extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
-    except x509.ExtensionNotFound:
-        raise VerificationError(
-            Reason.INVALID_CERTIFICATE, "certvalidator: webpki profile: leaf lacks AKI"
-        ) from None
-    if aki.critical:
-        raise VerificationError(
-            Reason.INVALID_CERTIFICATE, "certvalidator: webpki profile: critical AKI"
-        )
-    try:
-        eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-    except x509.ExtensionNotFound:
-        pass
-    else:
-        if eku.critical:
-            raise VerificationError(
-                Reason.INVALID_CERTIFICATE, "certvalidator: webpki profile: critical EKU"
-            )
-        if not {policy.extended_key_usage, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(
-            eku.value
-        ):
-            raise VerificationError(Reason.BAD_USAGE, "certvalidator: leaf EKU lacks the purpose")
-    try:
-        extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        raise VerificationError(
-            Reason.INVALID_CERTIFICATE, "certvalidator: webpki profile: leaf lacks SAN"
-        ) from None
-
-
-def _verdict(result: list[x509.Certificate] | VerificationError) -> str:
-    if isinstance(result, VerificationError):
-        return f"reject ({result.reason.value}: {result.detail})"
-    return f"accept ({len(result)} certificates, anchor {result[-1].subject.rfc4514_string()!r})"
-
-
-class BothEngines:
-    """Runs both engines; only a chain both accept passes.
-
-    Both accept: the first (cryptography) engine's path. Both reject: the first engine's
-    error (its reason codes are the reference). They disagree: both verdicts are logged on
-    ``originverify`` and the request is refused with ``engine_disagreement``.
-    """
-
-    name = "both"
-
-    def __init__(self, first: Engine, second: Engine) -> None:
-        self.first = first
-        self.second = second
-
-    def validate(
-        self,
-        leaf: x509.Certificate,
-        presented: Sequence[x509.Certificate],
-        at: datetime,
-        snapshot: TrustSnapshot,
-    ) -> list[x509.Certificate]:
-        """The first engine's path when both accept; raises ``VerificationError``."""
-        results: list[list[x509.Certificate] | VerificationError] = []
-        for engine in (self.first, self.second):
-            try:
-                results.append(engine.validate(leaf, presented, at, snapshot))
-            except VerificationError as exc:
-                results.append(exc)
-        first, second = results
-        if isinstance(first, VerificationError) and isinstance(second, VerificationError):
-            raise first
-        if not isinstance(first, VerificationError) and not isinstance(second, VerificationError):
-            return first
-        log.warning(
-            "originverify: engines disagree on %r: %s says %s; %s says %s",
-            leaf.subject.rfc4514_string(),
-            self.first.name,
-            _verdict(first),
-            self.second.name,
-            _verdict(second),
-        )
-        raise VerificationError(
-            Reason.ENGINE_DISAGREEMENT,
-            f"{self.first.name}: {_verdict(first)}; {self.second.name}: {_verdict(second)}",
-        )
-
-    def close(self) -> None:
-        for engine in (self.first, self.second):
-            closer = getattr(engine, "close", None)
-            if callable(closer):
-                closer()
