@@ -36,6 +36,7 @@ from originverify.formats.sfbinary import serialize_item, serialize_list
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789abcdef0123"
 CLIENT_CN = "bench-client"
+CLIENT_URI = "spiffe://cluster.local/ns/default/sa/client"  # XFCC's URI element names it
 KEY_LABELS = {"ec": "ECDSA P-256", "rsa": "RSA-2048"}
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ def make_chain(key_type: str = "ec", length: int = 3) -> Chain:
     ca = CertificateAuthority.root_ca("bench root", key_type=kt)
     for index in range(length - 2):
         ca = ca.intermediate(f"bench intermediate {index + 1}", key_type=kt)
-    issued = ca.issue(CLIENT_CN, emails=["bench@example.com"], key_type=kt)
+    issued = ca.issue(CLIENT_CN, emails=["bench@example.com"], uris=[CLIENT_URI], key_type=kt)
     return Chain(
         key_type=key_type,
         length=length,
