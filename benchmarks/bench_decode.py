@@ -25,7 +25,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from _common import SECRET, Chain, interleaved, make_chain, paired_ratio, summarize
+from _common import (
+    CLIENT_URI,
+    SECRET,
+    Chain,
+    interleaved,
+    make_chain,
+    paired_ratio,
+    summarize,
+)
 
 from originverify import EdgeSecret, HeaderList, Verifier
 from originverify.formats.pem import encode_url_pem
@@ -66,7 +74,7 @@ def headers_for(fmt: str, chain: Chain) -> HeaderList:
                 f"Cert={encode_url_pem(leaf)}",
                 "Chain=" + "".join(encode_url_pem(d) for d in (leaf, *inters)),
                 f'Subject="{subject}"',
-                "URI=spiffe://cluster.local/ns/default/sa/client",
+                f"URI={CLIENT_URI}",
             ]
         )
         pairs.append(("x-forwarded-client-cert", value))
@@ -126,7 +134,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    from report import render_decode
+    from report_sections import render_decode
 
     print(render_decode(result))
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import importlib.util
 import os
 import re
@@ -50,13 +49,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import NameOID
+from _common import cpu_seconds, free_port
+from _edge_setup import FLASK_APP, make_pki, nginx_command
 
 REPO = Path(__file__).resolve().parents[1]
-SECRET = "bench-edge-secret-0123456789abcdef"
 
 # ---------------------------------------------------------------------------------------------
 # The tiny origin (run as ``bench_edge.py --tiny-origin PORT``)
@@ -89,27 +85,6 @@ async def _serve_tiny(port: int) -> None:
     await server.serve_forever()
 
 
-FLASK_APP = """
-from flask import Flask, request
-app = Flask(__name__)
-
-@app.get("/")
-def index():
-    present = request.headers.get("CloudFront-Viewer-Cert-Present", "?")
-    return {"hello": "world", "cert_present": present}
-"""
-
-# ---------------------------------------------------------------------------------------------
-# Set-up helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_port(port: int, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,104 +94,6 @@ def wait_port(port: int, timeout: float = 15) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
-
-
-def make_pki(root: Path) -> dict[str, Path]:
-    now = dt.datetime.now(dt.UTC)
-
-    def issue(
-        cn: str,
-        issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-        ca: bool,
-        san: str | None = None,
-    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer[0].subject if issuer else name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=7))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if san:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), False)
-        return builder.sign(issuer[1] if issuer else key, hashes.SHA256()), key
-
-    def pem(cert: x509.Certificate) -> bytes:
-        return cert.public_bytes(serialization.Encoding.PEM)
-
-    def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-        return key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    ca = issue("bench CA", None, ca=True)
-    server = issue("localhost", ca, ca=False, san="localhost")
-    client = issue("bench client", ca, ca=False)
-    files = {
-        "server.pem": pem(server[0]) + pem(ca[0]),
-        "server.key": key_pem(server[1]),
-        "client.pem": pem(client[0]),
-        "client.key": key_pem(client[1]),
-        "secret.txt": SECRET.encode(),
-    }
-    paths = {}
-    for name, data in files.items():
-        (root / name).write_bytes(data)
-        paths[name] = root / name
-    signing = ed25519.Ed25519PrivateKey.generate()
-    paths["sign.key"] = root / "sign.key"
-    paths["sign.key"].write_bytes(
-        signing.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return paths
-
-
-NGINX_CONF = """
-worker_processes {workers};
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/nginx-error.log error;
-events {{ worker_connections 4096; }}
-http {{
-  access_log {root}/nginx-access.log combined buffer=64k flush=1s;
-  map $ssl_client_verify $cert_present {{ NONE 0; default 1; }}
-  upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{port} ssl reuseport;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_verify_client optional_no_ca;
-    ssl_session_cache shared:SSL:10m;
-    ssl_session_tickets off;
-    keepalive_requests 1000000;
-    location / {{
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Client-Cert $ssl_client_escaped_cert;
-      proxy_set_header Client-Cert-Chain "";
-      proxy_set_header CloudFront-Viewer-Cert-Present $cert_present;
-      proxy_set_header CloudFront-Viewer-Cert-Sha256 "";
-      proxy_set_header X-Origin-Verify "{secret}";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto https;
-      proxy_set_header Forwarded "for=$remote_addr;proto=https";
-    }}
-  }}
-}}
-"""
 
 
 @contextmanager
@@ -240,17 +117,6 @@ def process(
 # ---------------------------------------------------------------------------------------------
 # Load generators
 # ---------------------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its direct children (the workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    for p in (pid, *map(int, children)):
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def wrk(url: str, seconds: int, connections: int, *extra: str) -> tuple[float, int]:
@@ -395,97 +261,73 @@ def edge_command(
     return cmd
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workers", type=int, default=1, help="workers for both edges")
-    parser.add_argument("--seconds", type=int, default=5, help="length of each run")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per edge and scenario")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--only", help="run only scenarios whose label contains this text")
-    parser.add_argument("--tiny-origin", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.tiny_origin:
-        asyncio.run(_serve_tiny(args.tiny_origin))
-        return 0
-    for tool in ("wrk", "nginx", "openssl"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"{tool} is missing: apt-get install -y wrk nginx openssl", file=sys.stderr)
-            return 2
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    scenarios = [s for s in SCENARIOS if not args.only or args.only in s.label]
-    if importlib.util.find_spec("uvloop") is None:
-        print("uvloop is missing (pip install uvloop): its rows are skipped", file=sys.stderr)
-        scenarios = [s for s in scenarios if UVLOOP not in s.edges]
+def start_edges(
+    stack: ExitStack, root: Path, args: argparse.Namespace, scenarios: list[Scenario]
+) -> tuple[dict[tuple[str, str], tuple[str, int, int]], Settings]:
+    """Both origins, then every edge in front of every origin a scenario needs, all started
+    up front and idle between runs: ``(edge, origin) -> (url, port, pid)``."""
+    pki = make_pki(root)
+    (root / "app.py").write_text(FLASK_APP)
+    origins = {"tiny": free_port(), "flask": free_port()}
+    tiny = [sys.executable, __file__, "--tiny-origin", str(origins["tiny"])]
+    stack.enter_context(process(tiny, origins["tiny"], root / "tiny.log"))
+    gunicorn = [
+        sys.executable, "-m", "gunicorn",
+        "-w", str(args.workers), "-k", "gthread", "--threads", "8",
+        "-b", f"127.0.0.1:{origins['flask']}",
+        "--chdir", str(root), "app:app",
+    ]  # fmt: skip
+    stack.enter_context(process(gunicorn, origins["flask"], root / "gunicorn.log"))
+    edges: dict[tuple[str, str], tuple[str, int, int]] = {}
+    for origin_name, origin_port in origins.items():
+        for name in ("forwarder", UVLOOP, "forwarder+sign", "nginx"):
+            if not any(s.origin == origin_name and name in s.edges for s in scenarios):
+                continue
+            port = free_port()
+            log = root / f"{name}-{origin_name}.log"
+            if name == "nginx":
+                cmd = nginx_command(root, pki, args.workers, origin_name, origin_port, port)
+                proc = stack.enter_context(process(cmd, port, log))
+            else:
+                cmd = edge_command(root, pki, port, origin_port, args.workers, name)
+                proc = stack.enter_context(process(cmd, port, log, cwd=REPO))
+            url = f"https://127.0.0.1:{port}/"
+            wrk(url, 1, args.connections)  # warm-up: caches, pools, page faults
+            edges[(name, origin_name)] = (url, port, proc.pid)
+    return edges, Settings(args.seconds, args.connections, pki)
+
+
+def run_scenarios(
+    scenarios: list[Scenario],
+    edges: dict[tuple[str, str], tuple[str, int, int]],
+    settings: Settings,
+    rounds: int,
+) -> dict[tuple[str, str], list[Sample]]:
     samples: dict[tuple[str, str], list[Sample]] = {}
+    for scenario in scenarios:
+        for round_ in range(rounds):
+            # Alternate who goes first, so a slow phase of the machine hits both sides.
+            order = scenario.edges if round_ % 2 == 0 else scenario.edges[::-1]
+            for name in order:
+                url, port, pid = edges[(name, scenario.origin)]
+                before = cpu_seconds(pid)
+                rate, count = scenario.run(url, port, settings)
+                cpu_us = (cpu_seconds(pid) - before) / max(count, 1) * 1e6
+                samples.setdefault((scenario.label, name), []).append(Sample(rate, cpu_us))
+                print(
+                    f"  {scenario.label} [{name}] round {round_ + 1}: "
+                    f"{rate:.0f} req/s, {cpu_us:.0f} µs CPU/req",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return samples
 
-    with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp, ExitStack() as stack:
-        root = Path(tmp)
-        pki = make_pki(root)
-        (root / "app.py").write_text(FLASK_APP)
-        settings = Settings(args.seconds, args.connections, pki)
-        origins = {"tiny": free_port(), "flask": free_port()}
-        stack.enter_context(
-            process(
-                [sys.executable, __file__, "--tiny-origin", str(origins["tiny"])],
-                origins["tiny"],
-                root / "tiny.log",
-            )
-        )
-        gunicorn = [
-            sys.executable, "-m", "gunicorn",
-            "-w", str(args.workers), "-k", "gthread", "--threads", "8",
-            "-b", f"127.0.0.1:{origins['flask']}",
-            "--chdir", str(root), "app:app",
-        ]  # fmt: skip
-        stack.enter_context(process(gunicorn, origins["flask"], root / "gunicorn.log"))
-        # Every edge in front of every origin, all started up front and idle between runs.
-        edges: dict[tuple[str, str], tuple[str, int, int]] = {}
-        for origin_name, origin_port in origins.items():
-            for name in ("forwarder", UVLOOP, "forwarder+sign", "nginx"):
-                if not any(s.origin == origin_name and name in s.edges for s in scenarios):
-                    continue
-                port = free_port()
-                log = root / f"{name}-{origin_name}.log"
-                if name == "nginx":
-                    conf = root / f"nginx-{origin_name}.conf"
-                    conf.write_text(
-                        NGINX_CONF.format(
-                            workers=args.workers,
-                            root=root / f"nginx-{origin_name}",
-                            origin=origin_port,
-                            port=port,
-                            cert=pki["server.pem"],
-                            key=pki["server.key"],
-                            secret=SECRET,
-                        )
-                    )
-                    (root / f"nginx-{origin_name}").mkdir()
-                    cmd = [nginx, "-c", str(conf), "-p", str(root / f"nginx-{origin_name}")]
-                    proc = stack.enter_context(process(cmd, port, log))
-                else:
-                    cmd = edge_command(root, pki, port, origin_port, args.workers, name)
-                    proc = stack.enter_context(process(cmd, port, log, cwd=REPO))
-                url = f"https://127.0.0.1:{port}/"
-                wrk(url, 1, args.connections)  # warm-up: caches, pools, page faults
-                edges[(name, origin_name)] = (url, port, proc.pid)
 
-        for scenario in scenarios:
-            for round_ in range(args.rounds):
-                # Alternate who goes first, so a slow phase of the machine hits both sides.
-                order = scenario.edges if round_ % 2 == 0 else scenario.edges[::-1]
-                for name in order:
-                    url, port, pid = edges[(name, scenario.origin)]
-                    before = cpu_seconds(pid)
-                    rate, count = scenario.run(url, port, settings)
-                    cpu_us = (cpu_seconds(pid) - before) / max(count, 1) * 1e6
-                    samples.setdefault((scenario.label, name), []).append(Sample(rate, cpu_us))
-                    print(
-                        f"  {scenario.label} [{name}] round {round_ + 1}: "
-                        f"{rate:.0f} req/s, {cpu_us:.0f} µs CPU/req",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-
+def print_table(
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    samples: dict[tuple[str, str], list[Sample]],
+) -> None:
     print(
         f"\nworkers per edge: {args.workers}, wrk: 1 thread, {args.connections} connections, "
         f"{args.seconds} s per run, medians of {args.rounds} interleaved runs, "
@@ -507,6 +349,32 @@ def main() -> int:
         spread = [f"{x.rate:.0f}" for x in samples[(scenario.label, a)]]
         other = [f"{x.rate:.0f}" for x in samples[(scenario.label, b)]]
         print(f"<!-- {scenario.label}: {a} {spread} / {b} {other} -->")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=1, help="workers for both edges")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per edge and scenario")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--only", help="run only scenarios whose label contains this text")
+    parser.add_argument("--tiny-origin", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tiny_origin:
+        asyncio.run(_serve_tiny(args.tiny_origin))
+        return 0
+    for tool in ("wrk", "nginx", "openssl"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            print(f"{tool} is missing: apt-get install -y wrk nginx openssl", file=sys.stderr)
+            return 2
+    scenarios = [s for s in SCENARIOS if not args.only or args.only in s.label]
+    if importlib.util.find_spec("uvloop") is None:
+        print("uvloop is missing (pip install uvloop): its rows are skipped", file=sys.stderr)
+        scenarios = [s for s in scenarios if UVLOOP not in s.edges]
+    with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp, ExitStack() as stack:
+        edges, settings = start_edges(stack, Path(tmp), args, scenarios)
+        samples = run_scenarios(scenarios, edges, settings, args.rounds)
+    print_table(args, scenarios, samples)
     return 0
 
 

@@ -155,6 +155,62 @@ def check(port: int, headers: list[tuple[str, str]]) -> None:
         raise RuntimeError(f"port {port}: {response.status} {body[:200]!r}")
 
 
+def start_servers(
+    stack: ExitStack,
+    root: Path,
+    frameworks: tuple[str, ...],
+    workers: int,
+    threads: int,
+    headers: list[tuple[str, str]],
+    env: dict[str, str],
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """One gunicorn per framework and variant, each checked to answer: (port, pid)."""
+    servers: dict[tuple[str, str], tuple[int, int]] = {}
+    for fw in frameworks:
+        for variant in VARIANTS:
+            port = free_port()
+            app = f"bench_flask:create('{variant}')" if fw == "flask" else "bench_wsgi"
+            cmd = [
+                sys.executable, "-m", "gunicorn",
+                "-w", str(workers), "-k", "gthread", "--threads", str(threads),
+                "-b", f"127.0.0.1:{port}", "--chdir", str(root),
+                "--log-level", "warning", app,
+            ]  # fmt: skip
+            log = root / f"{fw}-{variant}.log"
+            proc = stack.enter_context(server(cmd, port, log, {**env, "BENCH_VARIANT": variant}))
+            check(port, headers)
+            servers[(fw, variant)] = (port, proc.pid)
+    return servers
+
+
+def measure(
+    servers: dict[tuple[str, str], tuple[int, int]],
+    samples: dict[str, dict[str, dict[str, list[float]]]],
+    rounds: int,
+    seconds: float,
+    connections: int,
+    headers: list[tuple[str, str]],
+) -> None:
+    """wrk against every server, rounds interleaved (order rotated); req/s and CPU µs."""
+    order = list(servers)
+    for port, _ in servers.values():  # warm-up: imports, caches, page faults
+        wrk(f"http://127.0.0.1:{port}/hello", 1, connections, headers)
+    for index in range(rounds):
+        shift = index % len(order)
+        for fw, variant in order[shift:] + order[:shift]:
+            port, pid = servers[(fw, variant)]
+            before = cpu_seconds(pid)
+            rate, count = wrk(f"http://127.0.0.1:{port}/hello", seconds, connections, headers)
+            cpu_us = (cpu_seconds(pid) - before) / max(count, 1) * 1e6
+            samples[fw][variant]["rps"].append(rate)
+            samples[fw][variant]["cpu_us"].append(cpu_us)
+            print(
+                f"  {fw}/{variant} round {index + 1}: {rate:.0f} req/s, {cpu_us:.0f} µs CPU",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def run(
     workers: int = 1,
     threads: int = 4,
@@ -179,41 +235,8 @@ def run(
             "BENCH_SECRET": SECRET,
             "PYTHONPATH": str(root),
         }
-        servers: dict[tuple[str, str], tuple[int, int]] = {}
-        for fw in frameworks:
-            for variant in VARIANTS:
-                port = free_port()
-                app = f"bench_flask:create('{variant}')" if fw == "flask" else "bench_wsgi"
-                cmd = [
-                    sys.executable, "-m", "gunicorn",
-                    "-w", str(workers), "-k", "gthread", "--threads", str(threads),
-                    "-b", f"127.0.0.1:{port}", "--chdir", str(root),
-                    "--log-level", "warning", app,
-                ]  # fmt: skip
-                proc = stack.enter_context(
-                    server(
-                        cmd, port, root / f"{fw}-{variant}.log", {**env, "BENCH_VARIANT": variant}
-                    )
-                )
-                check(port, headers)
-                servers[(fw, variant)] = (port, proc.pid)
-        order = list(servers)
-        for port, _ in servers.values():  # warm-up: imports, caches, page faults
-            wrk(f"http://127.0.0.1:{port}/hello", 1, connections, headers)
-        for index in range(rounds):
-            shift = index % len(order)
-            for fw, variant in order[shift:] + order[:shift]:
-                port, pid = servers[(fw, variant)]
-                before = cpu_seconds(pid)
-                rate, count = wrk(f"http://127.0.0.1:{port}/hello", seconds, connections, headers)
-                cpu_us = (cpu_seconds(pid) - before) / max(count, 1) * 1e6
-                samples[fw][variant]["rps"].append(rate)
-                samples[fw][variant]["cpu_us"].append(cpu_us)
-                print(
-                    f"  {fw}/{variant} round {index + 1}: {rate:.0f} req/s, {cpu_us:.0f} µs CPU",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        servers = start_servers(stack, root, frameworks, workers, threads, headers, env)
+        measure(servers, samples, rounds, seconds, connections, headers)
     out: dict[str, Any] = {
         "settings": {
             "workers": workers,
@@ -257,7 +280,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    from report import render_frameworks
+    from report_sections import render_frameworks
 
     print(render_frameworks(result))
 

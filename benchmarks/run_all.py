@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """Run every benchmark section and regenerate ``docs/benchmarks.md`` and its plots.
 
-    python benchmarks/run_all.py            # the full suite (~6-7 min on 2 cores)
-    python benchmarks/run_all.py --quick    # smoke run (~1.5 min): short, small, noisy
+    python benchmarks/run_all.py            # the full suite (under 12 min on 2 cores)
+    python benchmarks/run_all.py --quick    # smoke run (under 3 min): short, small, noisy
     python benchmarks/run_all.py --skip frameworks,edge --json /tmp/bench.json
 
 Sections (each also runs alone, see its module):
-  engines     bench_engines.py        cost per verification by engine, RSA-2048 and P-256
-  breakdown   bench_profile.py        where the uncached path and a cache hit spend time
+  compare     bench_compare.py        one verification side by side: signature floors, bare
+                                      pyca, OpenSSL, pyhanko, originverify cold / new leaf /
+                                      hit (P-256 and RSA-2048); the signed envelope against
+                                      its floor; thread scaling
+  breakdown   bench_profile.py        stage by stage: cold, new leaf, hit
+  fleet       bench_fleet.py          cost per request for N devices as N passes the cache size
+  scaling     bench_cache_scaling.py  memory per cache entry up to 100k; hit cost; chain length
+  hostile     bench_hostile.py        RSS under distinct large bogus certificates
   decode      bench_decode.py         header decoding per edge format, share of the total
-  scaling     bench_cache_scaling.py  1k..100k clients through the cache; chain length 2..6
+  revocation  bench_revocation.py     CRL checking and the second engine (run as a child)
   frameworks  bench_frameworks.py     Flask and Django under gunicorn + wrk, with/without
   edge        bench_edge.py           the reference forwarder vs nginx (run as a child)
 
@@ -33,48 +39,92 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_cache_scaling  # noqa: E402 - after the sys.path line, for `python -m` too
+import bench_compare  # noqa: E402
 import bench_decode  # noqa: E402
-import bench_engines  # noqa: E402
+import bench_fleet  # noqa: E402
 import bench_frameworks  # noqa: E402
+import bench_hostile  # noqa: E402
 import bench_profile  # noqa: E402
 import report  # noqa: E402
 from _common import CLOCK_NAME, load_average, machine_info  # noqa: E402
 
-SECTIONS = ("engines", "breakdown", "decode", "scaling", "frameworks", "edge")
+SECTIONS = (
+    "compare",
+    "breakdown",
+    "fleet",
+    "scaling",
+    "hostile",
+    "decode",
+    "revocation",
+    "frameworks",
+    "edge",
+)
 
 
-def run_edge(seconds: int, workers: int, timeout: float, quick: bool) -> dict[str, Any]:
-    """``bench_edge.py`` as a child process; its Markdown output goes into the report.
-
-    Only options its ``--help`` lists are passed (the script evolves on its own).
-    """
-    script = str(HERE / "bench_edge.py")
-    try:
-        usage = subprocess.run(
-            [sys.executable, script, "--help"], capture_output=True, text=True, timeout=60
-        ).stdout
-    except subprocess.TimeoutExpired:
-        usage = ""
-    cmd = [sys.executable, script]
-    if "--seconds" in usage:
-        cmd += ["--seconds", str(seconds)]
-    if "--workers" in usage:
-        cmd += ["--workers", str(workers)]
-    if quick and "--rounds" in usage:
-        cmd += ["--rounds", "1"]
+def run_child(script: str, options: list[str], timeout: float) -> dict[str, Any]:
+    """A section script as a child process; its Markdown output goes into the report."""
+    cmd = [sys.executable, str(HERE / script), *options]
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return {"error": f"bench_edge.py did not finish within {timeout:.0f} s"}
+        return {"error": f"{script} did not finish within {timeout:.0f} s"}
     if proc.returncode:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {"error": f"bench_edge.py exited {proc.returncode}: {' / '.join(tail)}"}
-    shown = " ".join(["python", "benchmarks/bench_edge.py", *cmd[2:]])
+        return {"error": f"{script} exited {proc.returncode}: {' / '.join(tail)}"}
     return {
-        "command": shown,
+        "command": " ".join(["python", f"benchmarks/{script}", *options]),
         "seconds": time.monotonic() - start,
         "markdown": proc.stdout,
+    }
+
+
+def jobs_for(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]:
+    """What each section runs, with the quick or full settings."""
+    quick = args.quick
+    seconds = args.seconds or (2 if quick else 3)
+    rounds = args.rounds or (1 if quick else 5)
+    edge = ["--seconds", str(int(seconds)), "--workers", str(args.workers)]
+    revocation = ["--rounds", "7", "--entries", "100000", "--calls", "100"]
+    return {
+        "compare": lambda: (
+            bench_compare.run(3, 0.01, quick=True, thread_seconds=0.5, thread_rounds=1)
+            if quick
+            else bench_compare.run(11, 0.03, thread_seconds=1.0, thread_rounds=3)
+        ),
+        "breakdown": lambda: bench_profile.run(150 if quick else 1000),
+        "fleet": lambda: (
+            bench_fleet.run(bench_fleet.QUICK_SIZES, 3, 0.01) if quick else bench_fleet.run()
+        ),
+        "scaling": lambda: (
+            bench_cache_scaling.run(
+                sizes=bench_cache_scaling.QUICK_SIZES,
+                lookups=2_000,
+                rounds=3,
+                chain_rounds=3,
+                target_s=0.01,
+                timeout=120,
+            )
+            if quick
+            else bench_cache_scaling.run(timeout=420)
+        ),
+        "hostile": lambda: bench_hostile.run(4_000 if quick else 12_000, timeout=300),
+        "decode": lambda: bench_decode.run(
+            rounds=3 if quick else 11, target_s=0.01 if quick else 0.02
+        ),
+        "revocation": lambda: run_child(
+            "bench_revocation.py",
+            ["--rounds", "2", "--entries", "5000", "--calls", "30"] if quick else revocation,
+            timeout=300,
+        ),
+        "frameworks": lambda: bench_frameworks.run(
+            workers=args.workers, seconds=seconds, rounds=rounds
+        ),
+        "edge": lambda: run_child(
+            "bench_edge.py",
+            edge + (["--rounds", "1"] if quick else []),
+            timeout=300 if quick else 480,
+        ),
     }
 
 
@@ -98,38 +148,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     quick = args.quick
-    seconds = args.seconds or (2 if quick else 3)
-    rounds = args.rounds or (1 if quick else 5)
-
-    jobs: dict[str, Callable[[], dict[str, Any]]] = {
-        "engines": lambda: bench_engines.run(
-            rounds=3 if quick else 15, target_s=0.01 if quick else 0.03
-        ),
-        "breakdown": lambda: bench_profile.run(
-            rounds=3 if quick else 11, target_s=0.01 if quick else 0.02
-        ),
-        "decode": lambda: bench_decode.run(
-            rounds=3 if quick else 15, target_s=0.01 if quick else 0.02
-        ),
-        "scaling": lambda: (
-            bench_cache_scaling.run(
-                sizes=bench_cache_scaling.QUICK_SIZES,
-                lookups=2_000,
-                rounds=3,
-                chain_rounds=3,
-                target_s=0.01,
-                timeout=120,
-            )
-            if quick
-            else bench_cache_scaling.run(timeout=300)
-        ),
-        "frameworks": lambda: bench_frameworks.run(
-            workers=args.workers, seconds=seconds, rounds=rounds
-        ),
-        "edge": lambda: run_edge(
-            int(seconds), args.workers, timeout=300 if quick else 480, quick=quick
-        ),
-    }
+    jobs = jobs_for(args)
 
     command = "python benchmarks/run_all.py" + (
         " " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""
