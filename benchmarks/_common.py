@@ -350,3 +350,13 @@ def wrk(
 
 def python() -> str:
     return sys.executable
+
+
+def bare_verifier(root: x509.Certificate) -> Any:
+    """pyca's client verifier as its documentation builds it (default policies): the
+    baseline every ratio is measured against."""
+    from datetime import UTC, datetime
+
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    return PolicyBuilder().store(Store([root])).time(datetime.now(UTC)).build_client_verifier()

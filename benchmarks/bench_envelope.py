@@ -33,8 +33,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from _common import interleaved, make_chain, paired_ratio, summarize  # noqa: E402
-from bench_engines import bare_verifier  # noqa: E402
+from _common import (  # noqa: E402
+    bare_verifier,
+    interleaved,
+    make_chain,
+    paired_ratio,
+    summarize,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from originverify.envelope import (  # noqa: E402

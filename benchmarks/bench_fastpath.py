@@ -25,8 +25,15 @@ from collections.abc import Callable
 from itertools import cycle
 from typing import Any
 
-from _common import SECRET, interleaved, make_chain, median, paired_ratio, rfc9440_pairs
-from bench_engines import bare_verifier
+from _common import (
+    SECRET,
+    bare_verifier,
+    interleaved,
+    make_chain,
+    median,
+    paired_ratio,
+    rfc9440_pairs,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
