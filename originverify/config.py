@@ -8,6 +8,7 @@ way the verifier was built. Like pyca's ``PolicyBuilder``, a value given twice i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,8 @@ from .outcome import Mode, Outcome
 from .rules import NO_RULES, Rules
 from .source import SourceProof
 from .trust import CertSource, TrustStore
+
+log = logging.getLogger("originverify")
 
 __all__ = ["POLICY_KEYS", "Config", "Observer", "VerifierOptions", "parse_flag", "resolve"]
 
@@ -249,3 +252,37 @@ def _bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigurationError(f"{name} must be True or False, not {value!r}")
     return value
+
+
+def warn_about(config: Config) -> None:
+    """Start-up warnings for configurations that are legal but rarely what is meant."""
+    fmt = config.format
+    if not fmt.forwards_certificate:
+        log.warning(
+            "originverify: format %s forwards no certificate (metadata only): every "
+            "request is anonymous; required mode refuses all of them",
+            fmt.name,
+        )
+    if config.trust_edge_verdict and not fmt.edge_validates:
+        log.warning(
+            "originverify: trust_edge_verdict with format %s, which does not validate at "
+            "the edge by itself; only requests whose edge claims verified=true pass",
+            fmt.name,
+        )
+
+
+def checks_of(config: Config, engine: Engine | None) -> tuple[str, ...]:
+    """What a verified identity was established by (``ClientIdentity.checks``)."""
+    checks = [f"source:{config.source.label}", f"format:{config.format.name}"]
+    if engine is None:
+        checks.append("edge_verdict")
+    else:
+        checks.append(f"chain:{config.policy.profile}:{engine.name}")
+        checks.append("eku:clientAuth" + (" required" if config.policy.require_eku else ""))
+    if config.revocation is not None:
+        mode = getattr(config.revocation, "mode", None)
+        scope = getattr(config.revocation, "scope", None)
+        checks.append(":".join(str(p) for p in ("revocation", mode, scope) if p))
+    if not config.rules.empty:
+        checks.append("rules")
+    return tuple(checks)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .cache import CertificateInterner
 from .chain import build_engine, check_presented
 from .chain.subpath import subpath_cache
-from .config import Config, VerifierOptions, resolve
+from .config import Config, VerifierOptions, checks_of, resolve, warn_about
 from .errors import ConfigurationError, Reason, VerificationError
 from .headers import HeaderInput, as_headers, values_of
 from .identity import ClientIdentity
@@ -103,41 +103,12 @@ class Verifier:
         self.protected_headers = tuple(
             dict.fromkeys(h.lower() for h in (*self._cert_headers, *self.source.header_names))
         )
-        self._checks = self._describe_checks()
+        self._checks = checks_of(c, self.engine)
         self._stages = tuple((name, getattr(self, f"_{name}")) for name in STAGES)
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
-        self._warn_about_format()
+        warn_about(c)
         self.watcher = watch_files(self, self._trust_reloaded, c.watch_interval)
-
-    def _warn_about_format(self) -> None:
-        if not self.format.forwards_certificate:
-            log.warning(
-                "originverify: format %s forwards no certificate (metadata only): every "
-                "request is anonymous; required mode refuses all of them",
-                self.format.name,
-            )
-        if self.trust_edge_verdict and not self.format.edge_validates:
-            log.warning(
-                "originverify: trust_edge_verdict with format %s, which does not validate at "
-                "the edge by itself; only requests whose edge claims verified=true pass",
-                self.format.name,
-            )
-
-    def _describe_checks(self) -> tuple[str, ...]:
-        checks = [f"source:{self.source.label}", f"format:{self.format.name}"]
-        if self.engine is None:
-            checks.append("edge_verdict")
-        else:
-            checks.append(f"chain:{self.policy.profile}:{self.engine.name}")
-            checks.append("eku:clientAuth" + (" required" if self.policy.require_eku else ""))
-        if self.revocation is not None:
-            mode = getattr(self.revocation, "mode", None)
-            scope = getattr(self.revocation, "scope", None)
-            checks.append(":".join(str(p) for p in ("revocation", mode, scope) if p))
-        if not self.rules.empty:
-            checks.append("rules")
-        return tuple(checks)
 
     @property
     def may_block(self) -> bool:
