@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .adapters import request_target
+
 REDACTED = "<redacted>"
 #: Header values never written: the default edge secret header and user credentials.
 DEFAULT_REDACT = frozenset({"x-origin-verify", "authorization", "cookie", "proxy-authorization"})
@@ -102,14 +104,8 @@ def environ_headers(environ: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def environ_target(environ: Mapping[str, Any]) -> str:
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw:
-        return str(raw)
-    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    target = quote(path.encode("latin-1"), safe="/;=,@:!$&'()*+~") or "/"
-    query = environ.get("QUERY_STRING")
-    return f"{target}?{query}" if query else target
+#: Path and query as sent: the adapter kernel's reading of an environ.
+environ_target = request_target
 
 
 class CaptureWSGI:
