@@ -120,7 +120,7 @@ class Verifier:
 
     def check(
         self,
-        request: RequestContext,
+        request: RequestContext | HeaderInput,
         *,
         required: bool | None = None,
         rules: Rules | None = None,
@@ -130,16 +130,17 @@ class Verifier:
 
         ``required`` overrides the mode's answer to "is a missing certificate a refusal?"
         (a view that requires a client in an optional-mode app); ``rules`` are checked on
-        top of the configured ones (a view's own rules).
+        top of the configured ones (a view's own rules). ``request``: a ``RequestContext``,
+        or headers alone (anything ``verify_request`` takes).
         """
-        state = State(request, Report() if trace else NO_TRACE, self._now())
+        state = State(_context(request), Report() if trace else NO_TRACE, self._now())
         if not self._run(state, 0, _INLINE):
             self._run(state, _INLINE, len(self._stages))
         return self._settle(state, required, gates_of(rules))
 
     async def acheck(
         self,
-        request: RequestContext,
+        request: RequestContext | HeaderInput,
         *,
         required: bool | None = None,
         rules: Rules | None = None,
@@ -147,6 +148,7 @@ class Verifier:
     ) -> Outcome:
         """``check`` for async adapters: a cache hit stays on the event loop, a miss (and
         anything that may block, such as OCSP or a shared replay store) runs in a thread."""
+        request = _context(request)
         if self.may_block:
             return await asyncio.to_thread(
                 self.check, request, required=required, rules=rules, trace=trace
@@ -480,3 +482,10 @@ class Verifier:
         if fixed is not None:
             return fixed
         return datetime.fromtimestamp(now_ts, UTC)
+
+
+def _context(request: RequestContext | HeaderInput) -> RequestContext:
+    """A ``RequestContext`` as is; headers alone become one (no peer, no request line)."""
+    if isinstance(request, RequestContext):
+        return request
+    return RequestContext(as_headers(request))

@@ -12,6 +12,7 @@ import pytest
 
 from originverify.devpki import CertificateAuthority, Issued
 from originverify.formats.sfbinary import serialize_item, serialize_list
+from tests import summaries
 
 EDGE_SECRET = "test-edge-secret-0123456789abcdef"
 
@@ -84,14 +85,35 @@ def passthrough_headers(
 NOW = dt.datetime.now(dt.UTC)
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def _limbo_lines() -> list[str]:
     """The conformance harness's own tally, as the conformance issue asks for it."""
     import sys
 
     modules = [m for name, m in list(sys.modules.items()) if name.endswith("test_limbo")]
     results = next((m.RESULTS for m in modules if getattr(m, "RESULTS", None)), None)
-    if results:
-        terminalreporter.write_line(
-            f"x509-limbo: {results['passed']} passed, {results['failed']} failed, "
-            f"{results['skipped']} skipped"
-        )
+    if not results:
+        return []
+    return [
+        f"x509-limbo: {results['passed']} passed, {results['failed']} failed, "
+        f"{results['skipped']} skipped"
+    ]
+
+
+summaries.register(_limbo_lines)
+WORKER_LINES: list[str] = []  # under xdist: what the workers sent
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints
+        workeroutput[summaries.KEY] = summaries.local_lines()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    WORKER_LINES.extend(getattr(node, "workeroutput", {}).get(summaries.KEY, []))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in [*WORKER_LINES, *summaries.local_lines()]:
+        terminalreporter.write_line(line)

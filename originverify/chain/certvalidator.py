@@ -15,6 +15,14 @@ private event loop in a dedicated daemon thread (``_LoopThread``). Without fetch
 no I/O, so the loop is never idle-waiting; the hand-off costs tens of µs against ~1-3 ms
 for a validation (see ``benchmarks/bench_revocation.py``).
 
+pyhanko has no work budget of its own (pyca has one), and a coroutine that never suspends
+cannot be cancelled: a hostile chain (many same-subject intermediates, thousands of name
+constraints) used to keep the loop thread busy long after its request had timed out. So
+the work is bounded here: every issuer lookup and signature check spends from a deadline
+(``WORK_BUDGET`` after the validation starts, and never past the caller's wait), and the
+name-constraint work of a request is estimated up front and refused over pyca's budget.
+The loop thread stops when its engine is closed or garbage-collected.
+
 Both engines get the same inputs (leaf, untrusted presented certificates, the snapshot's
 extra intermediates and anchors, the validation time the verifier chose) and return the
 same thing (the path as the caller's ``x509.Certificate`` objects, leaf first), so the
@@ -24,9 +32,13 @@ same thing (the path as the caller's ``x509.Certificate`` objects, leaf first), 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+import functools
 import os
 import threading
+import time
+import weakref
 from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -49,8 +61,23 @@ _EXTRA_HINT = (
     "(pip install 'originverify[certvalidator]')"
 )
 
-#: Upper bound on one validation; without fetching nothing should come close.
+#: How long a request waits for its validation (queueing behind others included).
 VALIDATION_TIMEOUT = 10.0
+#: CPU time one validation may spend once started; a legitimate one takes 1-3 ms.
+WORK_BUDGET = 2.0
+#: Name-constraint comparisons a request may cause (pyca's budget: 2**20).
+NAME_CONSTRAINT_BUDGET = 1 << 20
+
+_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("originverify_cv_deadline")
+
+
+class _OutOfBudget(Exception):
+    """Raised inside pyhanko's path building or validation when the deadline passed."""
+
+
+def _spend() -> None:
+    if time.monotonic() > _DEADLINE.get(float("inf")):
+        raise _OutOfBudget
 
 
 class _LoopThread:
@@ -124,6 +151,8 @@ class CertvalidatorEngine:
         self.trust = trust
         self.policy = policy
         self._runner = _LoopThread("originverify-certvalidator")
+        # An engine dropped without close() must not leave its loop thread behind.
+        self._finalizer = weakref.finalize(self, self._runner.close)
         self._prepared: tuple[int, _Prepared] | None = None
         self._lock = threading.Lock()
         try:  # at start-up: anchors pyhanko cannot read are a configuration error
@@ -154,6 +183,7 @@ class CertvalidatorEngine:
             raise VerificationError(
                 Reason.UNTRUSTED_CHAIN, f"certvalidator cannot read the trust store: {exc}"
             ) from None
+        check_name_constraint_work(leaf, presented, prepared.subtrees)
         by_der = dict(prepared.by_der)
         presented_der = []
         for cert in (leaf, *presented):
@@ -162,7 +192,8 @@ class CertvalidatorEngine:
             presented_der.append(der)
 
         def build(instant: datetime) -> list[x509.Certificate]:
-            coro = _validate(prepared, presented_der, instant, self.policy)
+            waited_until = time.monotonic() + VALIDATION_TIMEOUT
+            coro = _validate(prepared, presented_der, instant, self.policy, waited_until)
             try:
                 ders = self._runner.run(coro, VALIDATION_TIMEOUT)
             except TimeoutError:
@@ -185,6 +216,42 @@ class CertvalidatorEngine:
         self._runner.close()
 
 
+def _subtree_count(cert: x509.Certificate) -> int:
+    try:
+        nc = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return 0
+    except Exception:  # unreadable extensions: the engine refuses the certificate itself
+        return 0
+    return len(nc.permitted_subtrees or ()) + len(nc.excluded_subtrees or ())
+
+
+def _name_count(cert: x509.Certificate) -> int:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except Exception:  # absent or unreadable: the subject alone
+        return 1
+    return 1 + len(san)
+
+
+def check_name_constraint_work(
+    leaf: x509.Certificate, presented: Sequence[x509.Certificate], configured: int
+) -> None:
+    """Refuse a request whose name-constraint checks could exceed pyca's budget: every
+    name of every presented certificate against every subtree of every candidate CA (an
+    upper bound; pyhanko compares in pure Python and has no budget of its own)."""
+    subtrees = configured + sum(_subtree_count(cert) for cert in presented)
+    if not subtrees:
+        return
+    names = sum(_name_count(cert) for cert in (leaf, *presented))
+    if names * subtrees > NAME_CONSTRAINT_BUDGET:
+        raise VerificationError(
+            Reason.NAME_CONSTRAINTS,
+            f"certvalidator: {names} names against {subtrees} name-constraint subtrees "
+            f"exceeds the budget of {NAME_CONSTRAINT_BUDGET} checks",
+        )
+
+
 class _Prepared:
     """Per trust-store generation: anchors and extra intermediates in pyhanko's types."""
 
@@ -196,7 +263,6 @@ class _Prepared:
             default_permitted_subtrees,
         )
         from pyhanko_certvalidator.policy_decl import PKIXValidationParams
-        from pyhanko_certvalidator.registry import SimpleTrustManager
 
         self.by_der: dict[bytes, x509.Certificate] = {}
         anchors = []
@@ -223,18 +289,57 @@ class _Prepared:
                     ),
                 )
             anchors.append(CertTrustAnchor(parsed, quals=quals))
-        self.trust_manager = SimpleTrustManager.build(trust_roots=anchors)
+        self.trust_manager = _budgeted_trust_manager(anchors)
         self.extra = []
         for cert in snapshot.extra_intermediates:
             der = _der(cert)
             self.by_der.setdefault(der, cert)
             self.extra.append(asn1_x509.Certificate.load(der))
+        configured = (*snapshot.anchors, *snapshot.extra_intermediates)
+        self.subtrees = sum(_subtree_count(cert) for cert in configured)
+
+
+@functools.cache
+def _budgeted_classes() -> tuple[Any, Any]:
+    """pyhanko's trust manager and default algorithm policy, each spending from the
+    deadline: path building consults the first at every step, validation the second at
+    every signature check of every candidate path."""
+    from pyhanko_certvalidator.policy_decl import DisallowWeakAlgorithmsPolicy
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+
+    class BudgetedTrustManager(SimpleTrustManager):
+        def is_root(self, cert: Any) -> bool:
+            _spend()
+            return bool(super().is_root(cert))
+
+        def find_potential_issuers(self, cert: Any) -> Any:
+            _spend()
+            return super().find_potential_issuers(cert)
+
+    class BudgetedAlgorithms(DisallowWeakAlgorithmsPolicy):
+        def signature_algorithm_allowed(self, *args: Any, **kwargs: Any) -> Any:
+            _spend()
+            return super().signature_algorithm_allowed(*args, **kwargs)
+
+    return BudgetedTrustManager, BudgetedAlgorithms
+
+
+def _budgeted_trust_manager(anchors: list[Any]) -> Any:
+    manager = _budgeted_classes()[0]()
+    for anchor in anchors:
+        manager._register_root(anchor)  # what SimpleTrustManager.build does
+    return manager
 
 
 async def _validate(
-    prepared: _Prepared, presented_der: list[bytes], at: datetime, policy: ValidationPolicy
+    prepared: _Prepared,
+    presented_der: list[bytes],
+    at: datetime,
+    policy: ValidationPolicy,
+    waited_until: float,
 ) -> list[bytes]:
     """Runs on the private loop: build and validate, return the path's DER, leaf first."""
+    _DEADLINE.set(min(time.monotonic() + WORK_BUDGET, waited_until))  # this task's context
     from asn1crypto import x509 as asn1_x509
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
     from pyhanko_certvalidator.errors import (
@@ -257,9 +362,15 @@ async def _validate(
             time_tolerance=timedelta(0),
             allow_fetching=False,
             revocation_mode="soft-fail",  # revocation is originverify.revocation's job
+            algorithm_usage_policy=_budgeted_classes()[1](),
         )
         validator = CertificateValidator(leaf, validation_context=context)
         path = await validator.async_validate_path()
+    except _OutOfBudget:
+        raise VerificationError(
+            Reason.INVALID_CERTIFICATE,
+            f"certvalidator: validation stopped after its {WORK_BUDGET:g} s work budget",
+        ) from None
     except RevokedError as exc:
         raise VerificationError(Reason.REVOKED, f"certvalidator: {exc}") from None
     except InsufficientRevinfoError as exc:

@@ -564,7 +564,10 @@ class KeepAliveClient:
         self.conn.endheaders(body or None)
         response = self.conn.getresponse()
         data = response.read()
-        assert self.conn.sock is self.sock, "the client had to open a new connection"
+        assert self.conn.sock is self.sock, (
+            f"the edge closed the connection after {response.status} "
+            f"(Connection: {response.headers.get('Connection')})"
+        )
         return Response(response.status, response.headers), data
 
     def close(self) -> None:

@@ -113,10 +113,13 @@ def test_workers_share_the_port(pki: Pki, start_edge: StartEdge) -> None:
     workers = _children(edge.proc.pid)
     assert len(workers) == 2
     baseline = {pid: _socket_count(pid) for pid in workers}
-    clients = [KeepAliveClient(edge.port, client_context(pki)) for _ in range(16)]
+    clients: list[KeepAliveClient] = []
     try:
-        for client in clients:
-            assert client.request("GET", "/echo")[0].status_code == 200
+        # Each connection sends its request at once: connecting all 16 first would let the
+        # edge's header timeout run on the last ones while the first are answered.
+        for _ in range(16):
+            clients.append(KeepAliveClient(edge.port, client_context(pki)))
+            assert clients[-1].request("GET", "/echo")[0].status_code == 200
         grown = {pid: _socket_count(pid) - baseline[pid] for pid in workers}
         # With SO_REUSEPORT the kernel spreads 16 connections over both workers.
         assert all(n > 0 for n in grown.values()), grown

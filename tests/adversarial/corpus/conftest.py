@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import summaries
 from tests.adversarial.corpus.items import (
     Item,
     MutantPki,
@@ -53,10 +54,11 @@ def corpus(mutant_pki: MutantPki) -> list[Item]:
     return items
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def corpus_lines() -> list[str]:
     """The corpus's own tally: sizes, verdicts by reason per run, HTTP statuses, and every
     crash site once (with how many requests reached it over all runs)."""
-    write = terminalreporter.write_line
+    lines: list[str] = []
+    write = lines.append
     sites: dict[str, int] = {}
     for name, module in sorted(sys.modules.items()):
         summary = getattr(module, "SUMMARY", None)
@@ -76,3 +78,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 sites[where] = sites.get(where, 0) + len(labels)
     for where, count in sorted(sites.items()):
         write(f"corpus {where} (x{count})")
+    return lines
+
+
+summaries.register(corpus_lines)
