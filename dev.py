@@ -3,6 +3,7 @@
 
     python3 dev.py demo    # the demo: throwaway PKI, real requests, a verdict for each
     python3 dev.py test    # everything CI runs: ruff, mypy --strict, the whole test suite
+                           # (spread over the CPUs; OV_TEST_WORKERS=0 for one process)
     python3 dev.py bench   # the benchmarks (not tests)
     python3 dev.py docs    # the documentation site, built strictly into site/
     python3 dev.py config-docs  # regenerate the settings table in docs/configuration.md
@@ -58,6 +59,19 @@ def run(*command: str) -> None:
         sys.exit(result.returncode)
 
 
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist options for the whole suite: one worker per CPU (at most 4; the
+    end-to-end tests start servers of their own), whole files per worker so that a
+    file's servers start once. ``OV_TEST_WORKERS=0`` (or ``-n``/``-p no:xdist`` in the
+    arguments) runs in one process."""
+    if any(a == "-n" or a.startswith("-n") or a == "no:xdist" for a in args):
+        return []
+    workers = os.environ.get("OV_TEST_WORKERS", str(min(4, os.cpu_count() or 1)))
+    if workers in {"0", "1"}:
+        return []
+    return ["-n", workers, "--dist", "loadfile"]
+
+
 def main(argv: list[str]) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - this file runs before any venv exists
         sys.exit("originverify needs Python 3.11 or newer")
@@ -73,7 +87,9 @@ def main(argv: list[str]) -> None:
         run(py, "-m", "ruff", "check", ".")
         run(py, "-m", "ruff", "format", "--check", ".")
         run(py, "-m", "mypy", "--strict")
-    if task in {"test", "pytest"}:
+    if task == "test":
+        run(py, "-m", "pytest", *parallel(argv[1:]), *argv[1:])
+    if task == "pytest":
         run(py, "-m", "pytest", *argv[1:])
     if task == "bench":
         run(py, "benchmarks/run_all.py", *argv[1:])

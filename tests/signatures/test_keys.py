@@ -40,6 +40,7 @@ RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 @pytest.mark.parametrize(
     "value",
     [PUBLIC_PEM, PUBLIC_PEM.decode(), RAW, "ed25519:" + base64.b64encode(RAW).decode()],
+    ids=["pem-bytes", "pem-text", "raw", "spec"],  # stable: the key is random per run
 )
 def test_ed25519_public_key_forms(value: bytes | str) -> None:
     key = load_verification_key(value)
@@ -94,6 +95,7 @@ def test_verification_key_mistakes(value: object, message: str) -> None:
         ("ed25519:" + base64.b64encode(RAW).decode(), "expected a PEM private key"),
         (PRIVATE.public_key(), "expected an Ed25519 private key"),
     ],
+    ids=["public-pem", "rsa", "public-spec", "public-object"],
 )
 def test_signing_key_mistakes(value: object, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
