@@ -15,7 +15,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -129,7 +130,7 @@ class Revocation:
         self._generation = 0
         self._deadline = float("inf")  # when the next CRL / OCSP answer expires
         self._evaluator = Evaluator(CRLIndex(), self.signers, self.clock_skew, scope == "chain")
-        self._refresher = Refresher(fetcher, self.timing, self._install)
+        self._refresher = Refresher(fetcher, self.timing, _weak_call(self._install))
         self._ocsp = OCSPClient(
             fetcher,
             fetch_timeout=fetch_timeout,
@@ -137,7 +138,10 @@ class Revocation:
             backoff=ocsp_backoff,
             skew=self.clock_skew,
         )
-        self._ocsp.on_answer = self._answered
+        self._ocsp.on_answer = _weak_call(self._answered)
+        # Dropped without close(): the refresher threads stop with their owner (they hold
+        # it only weakly), instead of polling CRLs for the life of the process.
+        weakref.finalize(self, _shut_down, self._refresher, self._ocsp)
         self._add_sources(crls, crl_urls)
         self._refresher.refresh_all(initial=True)
         self._install()
@@ -393,3 +397,20 @@ def _check_options(mode: str, scope: str, ocsp_timeout: float, t: Timing) -> Non
         raise ConfigurationError("need 0 < min_refresh_interval <= refresh_interval")
     if t.max_retries < 0 or not 0 < t.retry_delay <= t.retry_max_delay:
         raise ConfigurationError("need max_retries >= 0 and 0 < retry_delay <= retry_max_delay")
+
+
+def _weak_call(method: Callable[..., None]) -> Callable[..., None]:
+    """``method`` without keeping its object alive (a refresher thread must not)."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(*args)
+
+    return call
+
+
+def _shut_down(refresher: Refresher, ocsp: OCSPClient) -> None:
+    ocsp.close()
+    refresher.stop(wait=0.2)

@@ -4,6 +4,8 @@ cache, retries, learned distribution points. Real CRLs, real files, a real HTTP 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import threading
 import time
 from pathlib import Path
 
@@ -223,3 +225,30 @@ def test_partitioned_crl_only_covers_its_distribution_point(rev: RevPKI, tmp_pat
     err = refused(verifier(rev, Revocation(crls=crl)), passthrough_headers(plain))
     assert err.reason is Reason.REVOCATION_UNKNOWN
     assert "a partition, and the certificate names no distribution point" in err.detail
+
+
+def _refresher_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "originverify-crl-refresher"]
+
+
+def test_a_started_checker_dropped_without_close_stops_refreshing(rev: RevPKI) -> None:
+    """A verifier rebuilt per reload or per tenant drops its old ``Revocation``: its
+    refresher threads must end with it, not poll CRLs for the life of the process."""
+    url = rev.server.serve("/dropped.crl", der(make_crl(rev.intermediate, [], number=1)))
+    gc.collect()
+    baseline = len(_refresher_threads())
+    for _ in range(5):
+        revocation = Revocation(crl_urls=[url], refresh_interval=0.2, min_refresh_interval=0.1)
+        revocation.start()
+        v = verifier(rev, revocation)
+        assert v.verify_request(passthrough_headers(rev.leaf)) is not None
+        assert len(_refresher_threads()) > baseline
+        del v, revocation
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while len(_refresher_threads()) > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_refresher_threads()) <= baseline
+    hits = rev.server.hits["/dropped.crl"]
+    time.sleep(0.6)  # three refresh intervals: nobody fetches any more
+    assert rev.server.hits["/dropped.crl"] == hits
