@@ -63,7 +63,7 @@ _EXTRA_HINT = (
 
 #: How long a request waits for its validation (queueing behind others included).
 VALIDATION_TIMEOUT = 10.0
-#: CPU time one validation may spend once started; a legitimate one takes 1-3 ms.
+#: Time one validation may run once started (wall clock); a legitimate one takes 1-3 ms.
 WORK_BUDGET = 2.0
 #: Name-constraint comparisons a request may cause (pyca's budget: 2**20).
 NAME_CONSTRAINT_BUDGET = 1 << 20
