@@ -136,6 +136,17 @@ class ClientIdentity:
     # Each group of names is rendered on first use and kept: an identity is cached and
     # shared, and rendering is idempotent, so a race only renders twice.
 
+    def _readable(self) -> x509.Certificate:
+        """A throwaway parse of the leaf to read names from: pyca keeps every ``Name`` and
+        extension object it builds on the certificate object, and ``certificate`` lives on
+        in the result cache (about 2 KB more per entry). The strings kept here are small."""
+        if self._der is not None:
+            try:
+                return x509.load_der_x509_certificate(self._der)
+            except ValueError:  # pragma: no cover - the same bytes parsed before
+                pass
+        return self.certificate
+
     @property
     def fingerprint_sha256(self) -> str:
         """SHA-256 of the leaf's DER, lower-case hex (what fingerprint pins compare)."""
@@ -158,7 +169,7 @@ class ClientIdentity:
         """RFC 4514 string of the subject DN, for display and logs; rules match
         ``subject_rdns``, never this string."""
         if self._subject is _UNSET:
-            object.__setattr__(self, "_subject", names.render(self.certificate))
+            object.__setattr__(self, "_subject", names.render(self._readable()))
         return self._subject
 
     @property
@@ -166,7 +177,7 @@ class ClientIdentity:
         """The subject as parsed ``(OID, value)`` RDNs, most specific first; ``None`` when
         the DN cannot be decoded."""
         if self._subject_rdns is _UNSET:
-            object.__setattr__(self, "_subject_rdns", names.parsed_subject(self.certificate))
+            object.__setattr__(self, "_subject_rdns", names.parsed_subject(self._readable()))
         return self._subject_rdns
 
     @property
@@ -192,19 +203,19 @@ class ClientIdentity:
     @property
     def issuer(self) -> str:
         if self._issuer is _UNSET:
-            object.__setattr__(self, "_issuer", names.render(self.certificate, issuer=True))
+            object.__setattr__(self, "_issuer", names.render(self._readable(), issuer=True))
         return self._issuer
 
     @property
     def issuer_rdns(self) -> names.ParsedName | None:
         if self._issuer_rdns is _UNSET:
-            rdns = names.parsed_subject(self.certificate, issuer=True)
+            rdns = names.parsed_subject(self._readable(), issuer=True)
             object.__setattr__(self, "_issuer_rdns", rdns)
         return self._issuer_rdns
 
     def _san(self) -> _SANs:
         if self._sans is _UNSET:
-            object.__setattr__(self, "_sans", _read_sans(self.certificate))
+            object.__setattr__(self, "_sans", _read_sans(self._readable()))
         return self._sans
 
     @property

@@ -107,10 +107,15 @@ def parsed_subject(certificate: x509.Certificate, issuer: bool = False) -> Parse
         return None
 
 
-def require_decodable(certificate: x509.Certificate) -> None:
+def require_decodable(certificate: x509.Certificate, der: bytes | None = None) -> None:
     """Refuse a leaf whose subject or issuer cannot be decoded (``malformed_certificate``):
     every such certificate would otherwise share one rendering, ``UNDECODABLE``, and an
-    application keying accounts on ``identity.subject`` would merge them."""
+    application keying accounts on ``identity.subject`` would merge them.
+
+    With ``der``, the names are read from a throwaway parse of it: pyca keeps the ``Name``
+    objects it builds on the certificate, which the result cache keeps (~2 KB an entry)."""
+    if der is not None:
+        certificate = x509.load_der_x509_certificate(der)
     for issuer in (False, True):
         if parsed_subject(certificate, issuer) is None:
             raise VerificationError(

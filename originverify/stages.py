@@ -88,7 +88,7 @@ def parse_forwarded(
         leaf = x509.load_der_x509_certificate(forwarded.leaf)
     except (ValueError, x509.InvalidVersion) as exc:
         raise VerificationError(Reason.MALFORMED_CERTIFICATE, f"leaf: {exc}") from None
-    require_decodable(leaf)
+    require_decodable(leaf, forwarded.leaf)
     chain = []
     for index, der in enumerate(forwarded.chain):
         known = interned.get(der) if interned is not None else None

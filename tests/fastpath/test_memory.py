@@ -164,3 +164,52 @@ def test_valid_large_leaves_evict_by_bytes() -> None:
     assert len(cache) < 400 and cache.stats.evictions > 0
     assert v.subpaths is not None and v.subpaths.size_bytes <= v.subpaths.max_bytes
     assert dt.datetime.now(dt.UTC) > pki.START
+
+
+def test_cached_identities_keep_no_parsed_names_on_their_certificate() -> None:
+    """pyca keeps every Name and extension object it builds on a certificate object, and
+    the result cache keeps each client's leaf: reading names from the cached leaf itself
+    (the decodability check, ``identity.subject``, SANs) cost ~2 KB more per entry. Names
+    are read from throwaway parses; what an entry holds stays near its DER."""
+    import tracemalloc
+
+    world = pki.world("ec")
+    ca = world.issuers["plain"]
+    v = verifier(ca, ResultCache(100_000))
+    chain = [pki.cert_der(ca.cert)]
+    key = new_key("ec")
+    leaves = [
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"device-{i:05d}")]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .serial_number(i + 1)
+        .not_valid_before(pki.START)
+        .not_valid_after(pki.FAR)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(f"d{i}.example")]), False)
+        .sign(ca.key, hashes.SHA256())  # type: ignore[arg-type]
+        .public_bytes(Encoding.DER)
+        for i in range(1600)
+    ]
+    requests = [pki.request(der, chain) for der in leaves]
+    for request in requests[:100]:  # warm-up: memo tables, interned intermediate
+        assert v.check(request).error is None
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for request in requests[100:]:
+            identity = v.check(request).identity
+            assert identity is not None
+            # What an application reads: every group of names, rendered and kept.
+            assert identity.common_name and identity.subject and identity.issuer
+            assert identity.dns_names
+        gc.collect()
+        per_entry = (tracemalloc.get_traced_memory()[0] - before) / 1500
+    finally:
+        tracemalloc.stop()
+    assert v.cache is not None and len(v.cache) == 1600
+    # Measured: ~2.8 KB (DER, the entry, and every rendered name group); with pyca's Name
+    # and extension objects kept on the cached leaf: ~6 KB.
+    assert per_entry < 3_600, f"{per_entry:.0f} B per cache entry"
